@@ -1,0 +1,302 @@
+"""Typed run configuration (pydantic v2): presets, YAML files and CLI overrides.
+
+Every model forbids unknown keys and range-checks numbers, so a typo in a preset fails
+loudly instead of being ignored. :func:`config_hash` is the sha256 of the canonical JSON
+dump; it is saved with every run and keys every stage checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DetectorConfig(_Strict):
+    """Which detector finds this stage's regions.
+
+    ``backend`` is a detector registry name (``mediapipe_face``, ``mediapipe_hands``,
+    ``yolo``, ``prompt``). A string ``"backend:model"`` is accepted as shorthand, e.g.
+    ``"yolo:models/face_yolov8n.pt"`` or ``"mediapipe_face:full"``.
+    """
+
+    backend: str
+    model: str | None = None
+    classes: list[str] | None = Field(None, description="keep only these class names (YOLO)")
+    label: str | None = Field(None, description="relabel every detection as this class")
+    refine: Literal["none", "sam", "grabcut"] = "none"
+    refine_model: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            backend, _, model = value.partition(":")
+            return {"backend": backend, "model": model or None}
+        return value
+
+
+class FilterConfig(_Strict):
+    """Which detections become regions, and in what order."""
+
+    confidence: Unit = 0.3
+    min_area_ratio: Unit = 0.0
+    max_area_ratio: Unit = 1.0
+    top_k: Annotated[int, Field(ge=0, le=100)] = 0
+    top_k_by: Literal["area", "confidence"] = "area"
+    order: Literal["left_to_right", "top_to_bottom", "area", "confidence", "center_out"] = "left_to_right"
+
+    @model_validator(mode="after")
+    def _ratio_order(self) -> "FilterConfig":
+        if self.min_area_ratio > self.max_area_ratio:
+            raise ValueError(
+                f"min_area_ratio ({self.min_area_ratio}) must not exceed max_area_ratio ({self.max_area_ratio})"
+            )
+        return self
+
+
+class MaskConfig(_Strict):
+    """How a detection becomes a mask. Pixel sizes are in input-image pixels."""
+
+    shape: Literal["auto", "box", "ellipse"] = Field(
+        "auto", description="auto: the detector's mask if it has one, else the box"
+    )
+    dilate: Annotated[int, Field(ge=-128, le=256)] = 4
+    wrist_extension: Annotated[float, Field(ge=0.0, le=2.0)] = Field(
+        0.0, description="hands: grow the mask past the wrist by this fraction of the hand's size"
+    )
+    blur: Annotated[int, Field(ge=0, le=128)] = 8
+    merge: Literal["separate", "merge", "merge_invert"] = "separate"
+    invert: bool = False
+
+
+class CropConfig(_Strict):
+    """The only-masked crop around each region."""
+
+    padding: Annotated[int, Field(ge=0, le=1024)] = 32
+    resolution: Annotated[int, Field(ge=64, le=2048, multiple_of=8)] = 512
+
+
+class InpaintParams(_Strict):
+    """Per-stage inpainting parameters. Generative backends use all; classical ones ignore text."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.4
+    steps: Annotated[int, Field(ge=1, le=150)] = 20
+    cfg: Annotated[float, Field(ge=0.0, le=30.0)] = 7.0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    candidates: Annotated[int, Field(ge=1, le=16)] = 1
+    masked_content: Literal["original", "fill", "latent_noise", "latent_nothing"] = "original"
+    scheduler: str | None = None
+
+
+class StageConfig(_Strict):
+    """One progressive pass: detect on the current image, plan, inpaint, composite."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    label: str = Field(description="the class this stage fixes, e.g. face, hand, object")
+    detector: DetectorConfig
+    filters: FilterConfig = FilterConfig()
+    mask: MaskConfig = MaskConfig()
+    crop: CropConfig = CropConfig()
+    inpaint: InpaintParams = InpaintParams()
+    classical_ok: bool = Field(
+        False,
+        description="with inpainter backend auto, let the classical inpainter repaint this "
+        "stage when no diffusion model is configured (right for small objects, wrong for faces/hands)",
+    )
+
+
+class InpainterConfig(_Strict):
+    """Which inpainting backend repaints the crops.
+
+    ``auto`` uses a diffusion model when ``model`` is set and otherwise repaints nothing
+    generative: faces and hands are detected, planned and checkpointed but left as they
+    are ("not repainted: no diffusion model"); ``remove``-style stages use the classical
+    backend. ``classical`` repaints everything with OpenCV. ``none`` never repaints.
+    """
+
+    backend: Literal["auto", "classical", "diffusers", "none"] = "auto"
+    model: str | None = None
+    model_dir: str | None = None
+    classical_method: Literal["telea", "ns"] = "telea"
+    classical_radius: Annotated[int, Field(ge=1, le=64)] = 5
+    device: str | None = None
+    allow_pickle: bool = False
+
+
+class OutputConfig(_Strict):
+    """How final images are written."""
+
+    format: Literal["same", "png", "jpg", "webp"] = "same"
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 95
+
+
+class InputConfig(_Strict):
+    """Limits on what is accepted as input."""
+
+    max_pixels: Annotated[int, Field(ge=1, le=2**31)] = 89_478_485
+
+
+class RunConfig(_Strict):
+    """Everything that decides a run's output. Its hash keys the checkpoints."""
+
+    preset: str | None = None
+    stages: Annotated[list[StageConfig], Field(min_length=1)]
+    inpainter: InpainterConfig = InpainterConfig()
+    output: OutputConfig = OutputConfig()
+    input: InputConfig = InputConfig()
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_names(cls, stages: list[StageConfig]) -> list[StageConfig]:
+        names = [s.name for s in stages]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"stage names must be unique, repeated: {', '.join(dupes)}")
+        return stages
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces) used for hashing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def config_hash(config: BaseModel) -> str:
+    """sha256 hex of the canonical JSON dump of ``config``."""
+    return hashlib.sha256(canonical_json(config.model_dump(mode="json")).encode()).hexdigest()
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``configs/``."""
+    root = resources.files("autofix.configs")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    return data
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    """The raw mapping of a shipped preset."""
+    if name not in preset_names():
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}")
+    text = resources.files("autofix.configs").joinpath(f"{name}.yaml").read_text("utf-8")
+    data = _read_yaml(text, f"preset {name}")
+    data.setdefault("preset", name)
+    return data
+
+
+def file_dict(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a YAML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+    return _read_yaml(text, str(p))
+
+
+def _coerce_scalar(text: str) -> Any:
+    value = yaml.safe_load(text) if text.strip() else ""
+    return value
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``dotted.path=value`` override in place.
+
+    ``stages.*.mask.blur=8`` sets the key in every stage; ``stages.hands.crop.padding=64``
+    addresses a stage by name; ``stages.0...`` by position. Values are parsed as YAML
+    scalars (``8`` → int, ``true`` → bool, ``[a, b]`` → list).
+    """
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {assignment!r} is not of the form key=value")
+    _assign(data, key.split("."), _coerce_scalar(raw), assignment)
+
+
+def _assign(node: Any, parts: list[str], value: Any, origin: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        targets = _list_targets(node, head, origin)
+    elif isinstance(node, dict):
+        if not rest:
+            node[head] = value
+            return
+        node.setdefault(head, {})
+        targets = [node[head]]
+    else:
+        raise ConfigError(f"override {origin!r}: {head!r} is not inside a mapping or list")
+    for target in targets:
+        if rest:
+            _assign(target, rest, value, origin)
+        else:
+            raise ConfigError(f"override {origin!r}: cannot replace a whole list item")
+
+
+def _list_targets(node: list[Any], head: str, origin: str) -> list[Any]:
+    if head == "*":
+        return list(node)
+    if head.isdigit() and int(head) < len(node):
+        return [node[int(head)]]
+    named = [item for item in node if isinstance(item, dict) and item.get("name") == head]
+    if not named:
+        raise ConfigError(f"override {origin!r}: no list item {head!r}")
+    return named
+
+
+def build_config(
+    preset: str | None = "faces+hands",
+    file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    patch: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Load a preset or YAML file, apply ``patch`` (nested mapping) and ``overrides``, validate.
+
+    ``file`` wins over ``preset``. Raises :class:`ConfigError` with a one-line message.
+    """
+    data = file_dict(file) if file is not None else preset_dict(preset or "faces+hands")
+    if patch:
+        _merge(data, patch)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return validate_config(data, origin=str(file) if file else f"preset {data.get('preset')}")
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def validate_config(data: dict[str, Any], origin: str = "config") -> RunConfig:
+    """Validate a raw mapping into a :class:`RunConfig`; errors become one line."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{origin}: {where}: {first['msg']}{more}") from None

@@ -1,0 +1,134 @@
+"""Records passed between the four parts: detect → plan → inpaint → run.
+
+Conventions used everywhere in autofix (stated once here, relied on everywhere):
+
+* **Image**: ``np.ndarray`` of shape ``(H, W, 3)``, dtype ``uint8``, RGB, range 0–255.
+  Alpha is never part of an image array; :mod:`autofix.io.image` keeps it aside and
+  re-attaches it byte-identical on save.
+* **Box**: ``(x0, y0, x1, y1)`` in pixels of the image it was found in, ``x1``/``y1``
+  exclusive (a box covering the whole image is ``(0, 0, W, H)``).
+* **Hard mask**: ``np.ndarray`` ``(H, W)`` ``uint8`` with values exactly 0 or 255.
+* **Soft mask** (feathered): ``np.ndarray`` ``(H, W)`` ``uint8`` in 0–255; 0 means the
+  pixel is taken from the input unchanged, 255 means fully from the inpainted result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+IntBox = tuple[int, int, int, int]
+
+#: MediaPipe hand landmark indices used by the planner's hand-plus-wrist rule.
+HAND_WRIST = 0
+HAND_MIDDLE_MCP = 9
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One thing a detector found.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` float pixels in the detected image.
+        score: confidence in ``[0, 1]``.
+        label: class name, e.g. ``"face"``, ``"hand"``, ``"person"``, ``"object"``.
+        mask: optional ``(H, W)`` ``bool`` array, the object's own shape (segmentation
+            detectors, SAM); ``None`` for box-only detectors.
+        landmarks: optional ``(K, 2)`` ``float32`` array of ``(x, y)`` pixels. For
+            ``label == "hand"`` from MediaPipe these are the 21 hand landmarks in
+            MediaPipe order (0 = wrist, 9 = middle-finger MCP).
+        source: registry name of the detector that produced it, e.g. ``"mediapipe_hands"``.
+    """
+
+    box: Box
+    score: float
+    label: str
+    mask: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    source: str = ""
+
+    @property
+    def area(self) -> float:
+        """Box area in square pixels."""
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    """An only-masked crop: where to cut the image and what size to process it at.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` integer pixels, clamped to the image.
+        size: ``(width, height)`` the crop is resized to for inpainting; both sides are
+            multiples of 8 and the aspect ratio of ``box`` is kept (within rounding).
+    """
+
+    box: IntBox
+    size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PlannedRegion:
+    """A region the planner decided to repaint (or, with ``merge``, a group of them).
+
+    Attributes:
+        index: position in the stage's order (0-based); seeds are ``base_seed + index``.
+        label: class name.
+        score: detector confidence (max over merged detections).
+        box: detection box (union over merged detections), float pixels.
+        hard_mask: ``(H, W)`` uint8 0/255, after dilation/erosion and the wrist rule; the
+            area the inpainter is asked to fill.
+        soft_mask: ``(H, W)`` uint8 0–255, ``hard_mask`` feathered; the compositing weight.
+            Pixels where it is 0 are byte-identical to the stage's input.
+        crop: the only-masked crop window.
+        detections: the detections this region came from.
+        notes: human-readable notes recorded into the sidecar (e.g. fallback rules used).
+    """
+
+    index: int
+    label: str
+    score: float
+    box: Box
+    hard_mask: np.ndarray
+    soft_mask: np.ndarray
+    crop: CropWindow
+    detections: tuple[Detection, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InpaintJob:
+    """One crop for an inpainter.
+
+    Attributes:
+        image: ``(h, w, 3)`` uint8 RGB crop, already resized to ``CropWindow.size``.
+        mask: ``(h, w)`` uint8 0/255 hard mask of the area to fill, same size as ``image``.
+        seed: the region's seed (``base_seed + region index``).
+        prompt / negative_prompt: text for generative backends (ignored by classical ones).
+        params: backend-neutral parameters from the stage config (strength, steps, cfg,
+            masked_content, scheduler, candidates, ...), as a plain dict.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    seed: int
+    prompt: str = ""
+    negative_prompt: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InpaintResult:
+    """What an inpainter returns for one :class:`InpaintJob`.
+
+    Attributes:
+        candidates: one or more ``(h, w, 3)`` uint8 RGB images the size of the job's crop.
+        info: per-job facts for the sidecar (e.g. ``{"nsfw": True}``, the seeds used).
+    """
+
+    candidates: tuple[np.ndarray, ...]
+    info: dict[str, Any] = field(default_factory=dict)
