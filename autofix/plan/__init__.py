@@ -1,0 +1,9 @@
+"""Plan masks and crops: detections → :class:`~autofix.types.PlannedRegion` records.
+
+``plan_stage`` is the entry point; :mod:`.masks`, :mod:`.filters` and :mod:`.crop` hold the
+pure building blocks it is made of.
+"""
+
+from .planner import StagePlan, plan_stage, plan_stage_full
+
+__all__ = ["StagePlan", "plan_stage", "plan_stage_full"]

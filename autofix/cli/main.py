@@ -1,0 +1,183 @@
+"""The ``autofix`` command: a thin layer over the library. ``--help`` imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_FATAL, EXIT_USAGE = 1, 2
+
+_STAGE_FLAGS = {  # flag dest -> dotted key under every stage
+    "prompt": "inpaint.prompt", "negative_prompt": "inpaint.negative_prompt", "steps": "inpaint.steps",
+    "strength": "inpaint.strength", "cfg": "inpaint.cfg", "seed": "inpaint.seed",
+    "candidates": "inpaint.candidates", "scheduler": "inpaint.scheduler", "masked_content": "inpaint.masked_content",
+    "confidence": "filters.confidence", "top_k": "filters.top_k", "padding": "crop.padding",
+    "resolution": "crop.resolution", "dilate": "mask.dilate", "blur": "mask.blur",
+}
+
+
+def _add_config_args(p: argparse.ArgumentParser, default_preset: str) -> None:
+    g = p.add_argument_group("configuration")
+    g.add_argument("--preset", default=None, help=f"shipped preset (default {default_preset}); see `autofix presets`")
+    g.add_argument("--config", type=Path, help="a YAML config file (instead of a preset)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. stages.*.mask.blur=12 or stages.face.crop.padding=64")
+    m = p.add_argument_group("inpainting")
+    m.add_argument("--inpainter", choices=["auto", "classical", "diffusers", "none"],
+                   help="auto (default): diffusion model if given, else faces/hands are planned but not repainted")
+    m.add_argument("--model", help="diffusion model: a .safetensors/.ckpt file, a diffusers folder, or a HF repo id")
+    m.add_argument("--model-dir", help="an A1111 models/Stable-diffusion or ComfyUI models/checkpoints folder")
+    m.add_argument("--device", help="torch device for the diffusion model (default: cuda if available, else cpu)")
+    m.add_argument("--allow-pickle", action="store_true", help="allow loading pickle-based .ckpt/.pt files not in the manifest")
+    m.add_argument("--prompt"); m.add_argument("--negative-prompt")
+    m.add_argument("--steps", type=int); m.add_argument("--strength", type=float)
+    m.add_argument("--cfg", type=float); m.add_argument("--seed", type=int)
+    m.add_argument("--candidates", type=int, help="best-of-N per region with a never-worse guard")
+    m.add_argument("--scheduler"); m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"])
+    r = p.add_argument_group("regions")
+    r.add_argument("--confidence", type=float); r.add_argument("--top-k", type=int)
+    r.add_argument("--padding", type=int); r.add_argument("--resolution", type=int)
+    r.add_argument("--dilate", type=int); r.add_argument("--blur", type=int)
+    o = p.add_argument_group("output")
+    o.add_argument("--format", choices=["same", "png", "jpg", "webp"], help="output format (default: same as input)")
+    o.add_argument("--overlays", choices=["auto", "always", "never"], default="auto",
+                   help="plan overlays under OUT/_autofix/plans (auto: dry runs and regions not repainted)")
+    o.add_argument("--json", action="store_true", help="print one JSON object per image and a JSON summary")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-image lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="autofix", description="Repair faces, hands and stray objects in images.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"autofix {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fix = sub.add_parser("fix", help="fix faces/hands over an image or a folder (staged, resumable)")
+    fix.add_argument("input", type=Path, help="an image or a folder (searched recursively)")
+    fix.add_argument("-o", "--output", type=Path, required=True, help="output folder (mirrors the input tree)")
+    fix.add_argument("--dry-run", action="store_true", help="detect and plan; draw the plans; inpaint nothing")
+    _add_config_args(fix, "faces+hands")
+    sub.add_parser("presets", help="list the shipped presets")
+    sample = sub.add_parser("sample", help="write a folder of sample photos that ship inside installed packages")
+    sample.add_argument("folder", type=Path)
+    show = sub.add_parser("config", help="print the effective config (after preset, file and overrides) and its hash")
+    _add_config_args(show, "faces+hands")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, default_preset: str = "faces+hands") -> Any:
+    """The validated RunConfig the arguments describe."""
+    from ..config import build_config
+
+    overrides = [f"stages.*.{key}={_yaml_scalar(getattr(args, dest))}"
+                 for dest, key in _STAGE_FLAGS.items() if getattr(args, dest, None) is not None]
+    inpainter = {k: v for k, v in {
+        "backend": args.inpainter, "model": args.model, "model_dir": args.model_dir,
+        "device": args.device, "allow_pickle": args.allow_pickle or None}.items() if v is not None}
+    patch: dict[str, Any] = {"inpainter": inpainter} if inpainter else {}
+    if args.format:
+        patch["output"] = {"format": args.format}
+    return build_config(preset=args.preset or default_preset, file=args.config, overrides=overrides + args.overrides,
+                        patch=patch)
+
+
+def _yaml_scalar(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def _print_outcome(outcome: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"input": outcome.rel.as_posix(), "status": outcome.status, "detail": outcome.detail,
+                          "output": str(outcome.output) if outcome.output else None,
+                          "regions": outcome.regions, "repainted": outcome.repainted,
+                          "resumed_stages": outcome.resumed_stages}), flush=True)
+    elif outcome.status == "failed":
+        print(f"error: {outcome.detail}", file=sys.stderr, flush=True)
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    """``autofix fix``: run the staged executor over a folder."""
+    from ..run.batch import run_folder
+    from ..run.executor import RunOptions
+
+    config = config_from_args(args)
+    options = RunOptions(dry_run=args.dry_run, overlays=args.overlays)
+    summary = run_folder(args.input, args.output, config, options,
+                         on_image=lambda o: _print_outcome(o, args.json), progress=not (args.quiet or args.json))
+    if args.json:
+        print(json.dumps({"summary": dict(summary.counts()), "elapsed_s": round(summary.elapsed, 3),
+                          "exit_code": summary.exit_code(), "notes": summary.lines()[1:]}))
+    else:
+        for line in summary.lines():
+            print(line, file=sys.stderr)
+    return summary.exit_code()
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    """``autofix presets``: list presets with their stages."""
+    from ..config import build_config, preset_names
+
+    for name in preset_names():
+        cfg = build_config(preset=name)
+        print(f"{name:12s} " + " → ".join(f"{s.name} ({s.detector.backend})" for s in cfg.stages))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """``autofix sample``: write package-shipped photos with people into a folder."""
+    from ..samples import write_samples
+
+    for path in write_samples(args.folder):
+        print(path)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """``autofix config``: print the effective config as YAML with its hash."""
+    import yaml
+
+    from ..config import config_hash
+
+    cfg = config_from_args(args)
+    print(f"# config_hash: {config_hash(cfg)}")
+    print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+COMMANDS = {"fix": cmd_fix, "presets": cmd_presets, "sample": cmd_sample, "config": cmd_config}
+
+
+def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 fatal, 2 usage, 3 finished with failures,
+    4 output folder locked, 130 interrupted)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    from ..errors import AutofixError, LockHeld
+
+    try:
+        return COMMANDS[args.command](args)
+    except LockHeld as exc:
+        print(f"autofix: {exc}", file=sys.stderr)
+        return 4
+    except (AutofixError, ValueError) as exc:
+        print(f"autofix: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print("autofix: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Folder runs: every image under an input folder, one terminal status each.
+
+Inputs are never written (the output folder may not be the input or inside it), a lock
+stops two runs writing one output folder, stale temp files from a killed run are swept,
+and the summary counts fixed / planned / nothing detected / unchanged / failed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..config import RunConfig, config_hash
+from ..errors import AutofixError
+from ..io.atomic import atomic_write_json, sweep_temp_files
+from ..io.discover import check_output_dir, find_images, input_root
+from .backends import NO_MODEL_HINT, NO_MODEL_REASON, Backends
+from .executor import ImageOutcome, ImageRunner, RunOptions
+from .store import OutputStore
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_USAGE = 2
+EXIT_FAILURES = 3
+EXIT_LOCKED = 4
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class BatchSummary:
+    """What a folder run did."""
+
+    outcomes: list[ImageOutcome] = field(default_factory=list)
+    elapsed: float = 0.0
+    interrupted: bool = False
+    backend_lines: list[str] = field(default_factory=list)
+
+    def counts(self) -> Counter[str]:
+        """Number of images per terminal status."""
+        return Counter(o.status for o in self.outcomes)
+
+    def exit_code(self) -> int:
+        """0 all ok, 3 finished with failures, 130 interrupted."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_FAILURES if self.counts().get("failed") else EXIT_OK
+
+    def lines(self) -> list[str]:
+        """Human-readable closing summary."""
+        c = self.counts()
+        order = ("fixed", "planned", "nothing_detected", "unchanged", "dry_run", "failed")
+        head = ", ".join(f"{c[k]} {k.replace('_', ' ')}" for k in order if c.get(k))
+        out = [f"{len(self.outcomes)} image(s) in {self.elapsed:.1f}s: {head or 'nothing to do'}"]
+        out += self.backend_lines
+        out += [f"  failed: {o.detail}" for o in self.outcomes if o.status == "failed"]
+        if any(NO_MODEL_REASON in o.not_repainted_reason for o in self.outcomes):
+            out.append(NO_MODEL_HINT)
+        return out
+
+
+def _save_config(store: OutputStore, config: RunConfig) -> str:
+    digest = config_hash(config)
+    atomic_write_json(store.meta / f"config-{digest[:16]}.json",
+                      {"config_hash": digest, "config": config.model_dump(mode="json")})
+    return digest
+
+
+def _backend_lines(runner: ImageRunner) -> list[str]:
+    lines = []
+    for i, stage in enumerate(runner.config.stages):
+        name = runner.backends.inpainter_name(stage)
+        what = runner.backends.skip_reason(stage) if runner.options.dry_run is False and name is None else name
+        if runner.options.dry_run:
+            what = "dry run (nothing repainted)"
+        elif name is not None and name in runner.backends._inpainters:
+            what = runner.backends._inpainters[name].name
+        lines.append(f"  stage {i} {stage.name}: detector {stage.detector.backend}"
+                     f"{':' + stage.detector.model if stage.detector.model else ''}, inpainter {what}")
+    return lines
+
+
+def run_folder(inp: str | Path, out: str | Path, config: RunConfig, options: RunOptions | None = None,
+               on_image: Callable[[ImageOutcome], None] | None = None, progress: bool = True) -> BatchSummary:
+    """Fix every image under ``inp`` into ``out``. Raises AutofixError/ValueError for fatal
+    problems (bad folders, lock held); per-image problems become ``failed`` outcomes."""
+    inp, out = Path(inp), Path(out)
+    if not inp.exists():
+        raise AutofixError(f"{inp}: no such file or folder")
+    check_output_dir(inp, out)
+    rels = find_images(inp)
+    if not rels:
+        raise AutofixError(f"{inp}: no .jpg/.jpeg/.png/.webp images found")
+    store = OutputStore(out)
+    store.acquire_lock()
+    try:
+        return _run_locked(input_root(inp), rels, store, config, options or RunOptions(), on_image, progress)
+    finally:
+        store.release_lock()
+
+
+def _run_locked(root: Path, rels: list[Path], store: OutputStore, config: RunConfig, options: RunOptions,
+                on_image: Callable[[ImageOutcome], None] | None, progress: bool) -> BatchSummary:
+    from tqdm import tqdm
+
+    swept = sweep_temp_files(store.root)
+    digest = _save_config(store, config)
+    store.journal("run_start", config_hash=digest, images=len(rels), swept_temp_files=swept, dry_run=options.dry_run)
+    runner = ImageRunner(config, store, root, Backends(config), options)
+    summary, t0 = BatchSummary(), time.perf_counter()
+    bar = tqdm(rels, unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for rel in bar:
+            bar.set_postfix_str(rel.as_posix()[-40:], refresh=False)
+            outcome = runner.run(rel)
+            outcome.image = None  # keep memory flat over big folders
+            if outcome.status == "failed":
+                store.journal("image_failed", rel=rel.as_posix(), error=outcome.detail)
+            summary.outcomes.append(outcome)
+            if on_image:
+                on_image(outcome)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        store.journal("run_interrupted", done=len(summary.outcomes))
+    finally:
+        bar.close()
+    summary.elapsed = time.perf_counter() - t0
+    summary.backend_lines = _backend_lines(runner)
+    store.journal("run_end", counts=dict(summary.counts()), elapsed=round(summary.elapsed, 3))
+    return summary

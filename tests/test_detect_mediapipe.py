@@ -1,0 +1,267 @@
+"""MediaPipe face and hand detectors on real photos, checked against hand-made ground truth.
+
+Items marked ``tiny`` or ``uncertain`` in tests/data are judgement calls and never fail a
+test. Known gaps are pinned as non-strict xfails (camera.png's gloved hands; the
+short-range face model on bus.jpg's small faces).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("mediapipe")
+
+from autofix.config import DetectorConfig  # noqa: E402
+from autofix.detect import build_detector  # noqa: E402
+from autofix.detect.mediapipe_face import MediaPipeFace, box_iou, tile_windows  # noqa: E402
+from autofix.detect.mediapipe_hands import MediaPipeHands  # noqa: E402
+from autofix.errors import ConfigError  # noqa: E402
+from autofix.photos import photo_array  # noqa: E402
+from autofix.types import HAND_MIDDLE_MCP, HAND_WRIST, Detection  # noqa: E402
+
+GT_KEYS = {
+    "astronaut": "skimage_astronaut.png",
+    "camera": "skimage_camera.png",
+    "grace_hopper": "matplotlib_grace_hopper.jpg",
+    "zidane": "ultralytics_zidane.jpg",
+    "bus": "ultralytics_bus.jpg",
+}
+
+
+def _load(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def photos(astronaut, camera, zidane_path, grace_hopper_path) -> dict[str, np.ndarray]:
+    """The people photos as (H, W, 3) uint8 RGB arrays, keyed like GT_KEYS."""
+    return {
+        "astronaut": astronaut,
+        "camera": camera,
+        "grace_hopper": _load(grace_hopper_path),
+        "zidane": _load(zidane_path),
+        "bus": photo_array("bus"),
+    }
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """One detector per face model, shared by the module's tests."""
+    dets = {m: MediaPipeFace(model=m) for m in ("short", "full")}
+    yield dets
+    for det in dets.values():
+        det.close()
+
+
+@pytest.fixture(scope="module")
+def hands():
+    det = MediaPipeHands()
+    yield det
+    det.close()
+
+
+def _certain(items: list[dict]) -> list[dict]:
+    return [it for it in items if not it.get("tiny") and not it.get("uncertain")]
+
+
+def _best(box, dets: list[Detection]) -> tuple[float, Detection | None]:
+    """Best IoU of ground-truth ``box`` over ``dets`` and the detection achieving it."""
+    scored = [(box_iou(box, d.box)[0], d) for d in dets]
+    return max(scored, key=lambda t: t[0], default=(0.0, None))
+
+
+def _check_records(dets: list[Detection], image: np.ndarray, label: str, source: str, n: int) -> None:
+    h, w = image.shape[:2]
+    for d in dets:
+        x0, y0, x1, y1 = d.box
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        assert 0.0 <= d.score <= 1.0
+        assert d.label == label and d.source == source and d.mask is None
+        assert d.landmarks.shape == (n, 2) and d.landmarks.dtype == np.float32
+
+
+def _same(a: list[Detection], b: list[Detection]) -> bool:
+    def eq(x: Detection, y: Detection) -> bool:
+        return x.box == y.box and x.score == y.score and np.array_equal(x.landmarks, y.landmarks)
+
+    return len(a) == len(b) and all(eq(x, y) for x, y in zip(a, b))
+
+
+# --------------------------------------------------------------------------- faces
+
+
+FACE_CASES = [
+    (photo, model)
+    for photo in ("astronaut", "camera", "grace_hopper", "zidane")
+    for model in ("short", "full")
+] + [("bus", "full")]
+
+
+@pytest.mark.parametrize("photo,model", FACE_CASES)
+def test_faces_match_groundtruth(photos, faces, groundtruth, photo, model):
+    image = photos[photo]
+    dets = faces[model].detect(image)
+    _check_records(dets, image, "face", f"mediapipe_face:{model}", 6)
+    gt = _certain(groundtruth[GT_KEYS[photo]]["faces"])
+    assert gt, "ground truth lists no certain face"
+    for item in gt:
+        iou, _ = _best(item["box"], dets)
+        assert iou >= 0.3, f"{photo}/{model}: face {item['box']} best IoU {iou:.2f}, found {dets}"
+    assert len(dets) <= len(groundtruth[GT_KEYS[photo]]["faces"]), "extra faces"
+
+
+@pytest.mark.xfail(reason="short range is for close-up faces; bus.jpg's faces are ~50 px", strict=False)
+def test_short_range_misses_small_faces(photos, faces, groundtruth):
+    dets = faces["short"].detect(photos["bus"])
+    assert all(_best(it["box"], dets)[0] >= 0.3 for it in _certain(groundtruth[GT_KEYS["bus"]]["faces"]))
+
+
+@pytest.mark.parametrize("model", ["short", "full"])
+def test_no_faces_without_people(faces, model):
+    assert faces[model].detect(photo_array("coffee")) == []
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_face_keypoints_keep_subject_sides(photos, faces, mirrored):
+    """Keypoints are in MediaPipe order; the mirrored pass swaps left/right back."""
+    image = photos["astronaut"]
+    window = (0, 0, image.shape[1], image.shape[0])
+    (det,) = faces["full"]._detect_window(image, window, mirrored)  # one pass, not merged
+    right_eye, left_eye, nose, mouth, right_ear, left_ear = det.landmarks
+    assert right_eye[0] < nose[0] < left_eye[0]  # subject's right appears on image left
+    assert right_ear[0] < left_ear[0]
+    assert max(right_eye[1], left_eye[1]) < nose[1] < mouth[1]
+    x0, y0, x1, y1 = det.box
+    assert x0 <= nose[0] <= x1 and y0 <= nose[1] <= y1
+
+
+def test_short_range_windows_cover_image():
+    assert tile_windows(512, 512, 512) == [(0, 0, 512, 512)]
+    assert tile_windows(720, 1280, 720) == [(0, 0, 720, 720), (360, 0, 1080, 720), (560, 0, 1280, 720)]
+    assert tile_windows(1080, 810, 810) == [(0, 0, 810, 810), (0, 270, 810, 1080)]
+
+
+# --------------------------------------------------------------------------- hands
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+def test_no_hands_where_none(photos, hands, groundtruth, photo):
+    assert groundtruth[GT_KEYS[photo]]["hands"] == []
+    assert hands.detect(photos[photo]) == []
+
+
+@pytest.mark.parametrize("photo", ["zidane", "bus"])
+def test_hands_match_groundtruth(photos, hands, groundtruth, photo):
+    """Every certain hand is found; its wrist landmark lies near the hand-made wrist point.
+
+    MediaPipe's wrist landmark is the wrist joint; the ground truth marks the cuff line,
+    39 px away on Zidane's ~200 px hand. Tolerance: max(25 px, 25% of the hand's size).
+    """
+    image = photos[photo]
+    dets = hands.detect(image)
+    _check_records(dets, image, "hand", "mediapipe_hands", 21)
+    for item in _certain(groundtruth[GT_KEYS[photo]]["hands"]):
+        iou, det = _best(item["box"], dets)
+        assert iou >= 0.3, f"{photo}: hand {item['box']} best IoU {iou:.2f}, found {dets}"
+        x0, y0, x1, y1 = item["box"]
+        tol = max(25.0, 0.25 * max(x1 - x0, y1 - y0))
+        dist = float(np.hypot(*(det.landmarks[HAND_WRIST] - item["wrist"])))
+        assert dist <= tol, f"{photo}: wrist {dist:.0f} px from {item['wrist']} (tolerance {tol:.0f})"
+    assert len(dets) <= len(groundtruth[GT_KEYS[photo]]["hands"]), "extra hands"
+
+
+def test_hand_landmarks_order(photos, hands):
+    """Zidane points to the right: fingertips right of the wrist, MCP in between."""
+    (det,) = hands.detect(photos["zidane"])
+    wrist, mcp, index_tip = det.landmarks[HAND_WRIST], det.landmarks[HAND_MIDDLE_MCP], det.landmarks[8]
+    assert wrist[0] < mcp[0] < index_tip[0]
+    x0, y0, x1, y1 = det.box
+    assert x0 < det.landmarks[:, 0].min() and det.landmarks[:, 0].max() < x1
+
+
+@pytest.mark.xfail(reason="black gloves on a black coat, grayscale: MediaPipe finds neither", strict=False)
+def test_camera_gloved_hands(photos, hands, groundtruth):
+    dets = hands.detect(photos["camera"])
+    assert all(_best(it["box"], dets)[0] >= 0.3 for it in _certain(groundtruth[GT_KEYS["camera"]]["hands"]))
+
+
+def test_max_num_hands_caps_result(photos):
+    with MediaPipeHands(max_num_hands=1) as det:
+        assert len(det.detect(photos["bus"])) == 1
+
+
+# --------------------------------------------------------------------------- both
+
+
+def test_registry_builds_short_face():
+    det = build_detector(DetectorConfig(backend="mediapipe_face", model="short"))
+    assert isinstance(det, MediaPipeFace) and det.name == "mediapipe_face:short"
+
+
+def test_registry_defaults_and_labels():
+    assert build_detector(DetectorConfig(backend="mediapipe_face")).name == "mediapipe_face:full"
+    assert build_detector(DetectorConfig.model_validate("mediapipe_face:full")).name == "mediapipe_face:full"
+    assert build_detector(DetectorConfig(backend="mediapipe_face", label="head")).label == "head"
+    hand = build_detector(DetectorConfig(backend="mediapipe_hands", label="palm"))
+    assert isinstance(hand, MediaPipeHands) and hand.name == "mediapipe_hands" and hand.label == "palm"
+
+
+@pytest.mark.parametrize(
+    "backend,model,valid",
+    [("mediapipe_face", "medium", "short, full"), ("mediapipe_hands", "lite", "full")],
+)
+def test_unknown_model_is_config_error(backend, model, valid):
+    with pytest.raises(ConfigError, match=f"choose one of: {valid}"):
+        build_detector(DetectorConfig(backend=backend, model=model))
+
+
+@pytest.mark.parametrize("make", [MediaPipeFace, MediaPipeHands])
+@pytest.mark.parametrize(
+    "bad,shown",
+    [
+        (np.zeros((32, 32), np.uint8), "shape (32, 32) and dtype uint8"),
+        (np.zeros((32, 32, 4), np.uint8), "shape (32, 32, 4)"),
+        (np.zeros((32, 32, 3), np.float32), "dtype float32"),
+        (np.zeros((0, 32, 3), np.uint8), "shape (0, 32, 3)"),
+        ([[0, 0, 0]], "got list"),
+    ],
+)
+def test_rejects_non_rgb_uint8(make, bad, shown):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 RGB") as info:
+        make().detect(bad)
+    assert shown in str(info.value)
+
+
+@pytest.mark.parametrize("photo", ["zidane", "bus"])
+def test_deterministic(photos, faces, hands, photo):
+    image = photos[photo]
+    pairs = [(faces["short"], MediaPipeFace("short")), (faces["full"], MediaPipeFace("full"))]
+    for det, fresh in pairs + [(hands, MediaPipeHands())]:
+        first = det.detect(image)
+        assert _same(first, det.detect(image))
+        assert _same(first, fresh.detect(image))
+        fresh.close()
+
+
+def test_close_is_safe_and_reusable(photos):
+    det = MediaPipeFace("short")
+    det.close()  # before first use
+    first = det.detect(photos["astronaut"])
+    det.close()
+    det.close()
+    assert _same(first, det.detect(photos["astronaut"]))
+    det.close()
+
+
+def test_mediapipe_not_imported_at_module_import():
+    code = "import sys, autofix.detect; print('mediapipe' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "False"
