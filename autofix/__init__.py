@@ -8,3 +8,14 @@ staged, checkpointed inpainting (``autofix.inpaint`` + ``autofix.run``) → fron
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # lazy: `import autofix` stays light
+    if name in ("Fixer", "FixResult"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'autofix' has no attribute {name!r}")
+
+
+__all__ = ["Fixer", "FixResult", "__version__"]

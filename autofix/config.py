@@ -90,11 +90,37 @@ class CropConfig(_Strict):
     resolution: Annotated[int, Field(ge=64, le=2048, multiple_of=8)] = 512
 
 
-class InpaintParams(_Strict):
-    """Per-stage inpainting parameters. Generative backends use all; classical ones ignore text."""
+class RegionPrompt(_Strict):
+    """A prompt for some regions of a stage, chosen by order or by rule.
 
-    prompt: str = ""
-    negative_prompt: str = ""
+    Exactly one selector: ``index`` (the region's position in the stage's order, 0-based)
+    or ``rule`` (``largest``/``smallest`` by mask area, ``leftmost``/``rightmost`` by box
+    centre, ``most_confident``). The first matching entry wins.
+    """
+
+    index: Annotated[int, Field(ge=0)] | None = None
+    rule: Literal["largest", "smallest", "leftmost", "rightmost", "most_confident"] | None = None
+    prompt: str
+    negative_prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> "RegionPrompt":
+        if (self.index is None) == (self.rule is None):
+            raise ValueError("give exactly one of index or rule")
+        return self
+
+
+class InpaintParams(_Strict):
+    """Per-stage inpainting parameters. Generative backends use all; classical ones ignore text.
+
+    ``prompt``/``negative_prompt`` may contain ``{prompt}``/``{negative_prompt}``, replaced by
+    the image's own prompt when there is one (A1111 ``parameters`` / ComfyUI metadata, or the
+    txt2img call for the diffusers hook) and by nothing otherwise.
+    """
+
+    prompt: str = "{prompt}"
+    negative_prompt: str = "{negative_prompt}"
+    region_prompts: list[RegionPrompt] = []
     strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.4
     steps: Annotated[int, Field(ge=1, le=150)] = 20
     cfg: Annotated[float, Field(ge=0.0, le=30.0)] = 7.0

@@ -27,6 +27,8 @@ from ..io.atomic import atomic_write_bytes, atomic_write_json
 from ..types import InpaintJob, PlannedRegion
 from .backends import Backends
 from .composite import cut_crop, paste_crop
+from ..io.metadata import GenerationInfo, generation_info
+from .prompts import region_prompts
 from .records import region_record
 from .select import choose
 from .store import OutputStore
@@ -117,7 +119,7 @@ class _StageResult:
 class ImageRunner:
     """Runs images through a config's stages into an :class:`OutputStore`."""
 
-    def __init__(self, config: RunConfig, store: OutputStore, input_root: Path,
+    def __init__(self, config: RunConfig, store: OutputStore | None, input_root: Path,
                  backends: Backends | None = None, options: RunOptions | None = None) -> None:
         self.config = config
         self.store = store
@@ -138,6 +140,18 @@ class ImageRunner:
     def final_key(self, stage_keys: list[str]) -> str:
         """Key of the final image: the last stage's key plus the output settings."""
         return _key(stage_keys[-1], self.config.output.model_dump(), __version__)
+
+    # -- in memory ----------------------------------------------------------------------
+    def process_array(self, image: np.ndarray, info: GenerationInfo | None = None
+                      ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Run every stage on ``image`` (``(H, W, 3)`` uint8 RGB) in memory: no checkpoints,
+        no files. ``info`` is the image's own prompt/seed, used by ``{prompt}`` templates.
+        Returns the fixed image and one record per stage (as in sidecars)."""
+        records, timings = [], {}
+        for index, stage in enumerate(self.config.stages):
+            image, record, _ = self._compute_stage(None, index, stage, image, timings, info)
+            records.append(record)
+        return image, records
 
     # -- one image --------------------------------------------------------------------
     def run(self, rel: Path) -> ImageOutcome:
@@ -168,8 +182,9 @@ class ImageRunner:
         loaded = load_image(self.input_root / rel, max_pixels=self.config.input.max_pixels)
         timings["decode"] = time.perf_counter() - t0
         image, stage_records, resumed = loaded.rgb, [], 0
+        info = generation_info(loaded.text)
         for index, stage in enumerate(self.config.stages):
-            result = self._stage(rel, index, stage, image, keys[index], timings)
+            result = self._stage(rel, index, stage, image, keys[index], timings, info)
             image, resumed = result.image, resumed + result.resumed
             stage_records.append(result.record)
         if self.options.dry_run:
@@ -191,13 +206,13 @@ class ImageRunner:
 
     # -- stages -------------------------------------------------------------------------
     def _stage(self, rel: Path, index: int, stage: StageConfig, image: np.ndarray, key: str,
-               timings: dict[str, float]) -> _StageResult:
+               timings: dict[str, float], info: GenerationInfo) -> _StageResult:
         paths = self.store.stage_paths(rel, index, stage.name)
         if not self.options.dry_run:
             reused = self._load_checkpoint(paths, key)
             if reused is not None:
                 return _StageResult(reused[0], reused[1], True)
-        new_image, record, union = self._compute_stage(rel, index, stage, image, timings)
+        new_image, record, union = self._compute_stage(rel, index, stage, image, timings, info)
         record["key"] = key
         if not self.options.dry_run:
             t = time.perf_counter()
@@ -225,8 +240,9 @@ class ImageRunner:
         except (OSError, ValueError, AutofixError):
             return None
 
-    def _compute_stage(self, rel: Path, index: int, stage: StageConfig, image: np.ndarray,
-                       timings: dict[str, float]) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    def _compute_stage(self, rel: Path | None, index: int, stage: StageConfig, image: np.ndarray,
+                       timings: dict[str, float], info: GenerationInfo | None = None
+                       ) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
         from ..plan import plan_stage
 
         t = time.perf_counter()
@@ -243,7 +259,7 @@ class ImageRunner:
             records = [region_record(r, stage, repainted=False, reason=reason) for r in regions]
             new_image, inpainter_info = image, None
         else:
-            new_image, records, inpainter_info = self._repaint(stage, image, regions, detector, name, timings)
+            new_image, records, inpainter_info = self._repaint(stage, image, regions, detector, name, timings, info)
         union = _union(regions, image.shape[:2])
         self._maybe_overlay(rel, index, stage, image, regions, records)
         record = {
@@ -254,10 +270,12 @@ class ImageRunner:
         return new_image, record, union
 
     def _repaint(self, stage: StageConfig, image: np.ndarray, regions: list[PlannedRegion], detector: Any,
-                 name: str, timings: dict[str, float]) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+                 name: str, timings: dict[str, float], info: GenerationInfo | None
+                 ) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
         inpainter = self.backends.inpainter(name)
         t = time.perf_counter()
-        jobs = [self._job(stage, image, r) for r in regions]
+        prompts = region_prompts(stage.inpaint, regions, info)
+        jobs = [self._job(stage, image, r, *p) for r, p in zip(regions, prompts)]
         results = inpainter.inpaint(jobs)
         t1 = time.perf_counter()
         timings["inpaint"] = timings.get("inpaint", 0.0) + t1 - t
@@ -270,20 +288,24 @@ class ImageRunner:
                 out = paste_crop(out, result.candidates[choice.index], region.soft_mask, region.crop)
             reason = f"blocked: {blocked}" if blocked else ("" if keep else choice.reason)
             records.append(region_record(region, stage, repainted=keep, reason=reason, seed=job.seed,
-                                         choice=choice, info=result.info))
+                                         choice=choice, info=result.info, prompt=job.prompt,
+                                         negative_prompt=job.negative_prompt))
         timings["composite"] = timings.get("composite", 0.0) + time.perf_counter() - t1
         return out, records, {"name": inpainter.name, **inpainter.describe()}
 
     @staticmethod
-    def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion) -> InpaintJob:
+    def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion, prompt: str, negative: str) -> InpaintJob:
         crop_rgb, crop_mask = cut_crop(image, region.hard_mask, region.crop)
         p = stage.inpaint
-        return InpaintJob(image=crop_rgb, mask=crop_mask, seed=p.seed + region.index, prompt=p.prompt,
-                          negative_prompt=p.negative_prompt, params=p.model_dump(mode="json"))
+        params = p.model_dump(mode="json", exclude={"prompt", "negative_prompt", "region_prompts"})
+        return InpaintJob(image=crop_rgb, mask=crop_mask, seed=p.seed + region.index, prompt=prompt,
+                          negative_prompt=negative, params=params)
 
-    def _maybe_overlay(self, rel: Path, index: int, stage: StageConfig, image: np.ndarray,
+    def _maybe_overlay(self, rel: Path | None, index: int, stage: StageConfig, image: np.ndarray,
                        regions: list[PlannedRegion], records: list[dict[str, Any]]) -> None:
         mode = self.options.overlays
+        if rel is None or self.store is None:
+            return
         unrepainted = any(not r["repainted"] for r in records)
         if mode == "never" or (mode == "auto" and not (self.options.dry_run or unrepainted)):
             return

@@ -13,7 +13,8 @@ def _num(v: float) -> float:
 
 
 def region_record(region: PlannedRegion, stage: StageConfig, *, repainted: bool, reason: str,
-                  seed: int | None = None, choice: Any = None, info: dict[str, Any] | None = None) -> dict[str, Any]:
+                  seed: int | None = None, choice: Any = None, info: dict[str, Any] | None = None,
+                  prompt: str | None = None, negative_prompt: str | None = None) -> dict[str, Any]:
     """A JSON-ready description of ``region`` and what happened to it.
 
     Fields: index, label, score, box (float px), crop {box (int px), size [w, h]},
@@ -32,6 +33,8 @@ def region_record(region: PlannedRegion, stage: StageConfig, *, repainted: bool,
         "reason": reason,
         "notes": list(region.notes),
     }
+    if prompt is not None:
+        record["prompt"], record["negative_prompt"] = prompt, negative_prompt or ""
     if choice is not None and choice.scores:
         record["original_score"] = _num(choice.original_score)
         record["candidate_scores"] = [_num(s) for s in choice.scores]

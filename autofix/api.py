@@ -1,0 +1,116 @@
+"""The Python API: fix images in memory, no CLI, no output folder.
+
+    from autofix import Fixer
+    fixer = Fixer.from_preset("hands", inpainter={"backend": "classical"})
+    results = fixer(["a.png", pil_image, rgb_array])
+    results[0].image          # PIL.Image, same size and mode family as the input
+    results[0].regions        # one dict per planned region (label, score, box, seed, repainted, reason, ...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence, Union
+
+import numpy as np
+
+from .config import RunConfig, build_config, config_hash
+
+ImageLike = Union[str, Path, np.ndarray, Any]  # Any: PIL.Image.Image
+
+
+@dataclass(frozen=True)
+class FixResult:
+    """One fixed image.
+
+    Attributes:
+        image: the fixed ``PIL.Image`` (mode RGB, or RGBA with the input's alpha unchanged).
+        stages: one record per stage (detector, inpainter, regions), as in sidecars.
+        source: the input's path, or ``None`` for in-memory images.
+    """
+
+    image: Any
+    stages: tuple[dict[str, Any], ...]
+    source: Path | None = None
+
+    @property
+    def regions(self) -> list[dict[str, Any]]:
+        """Every region of every stage, in stage order."""
+        return [dict(r, stage=s["stage"]) for s in self.stages for r in s["regions"]]
+
+    @property
+    def repainted(self) -> int:
+        """How many regions were repainted."""
+        return sum(s["repainted"] for s in self.stages)
+
+
+class Fixer:
+    """Detect → plan → inpaint, stage by stage, on images in memory.
+
+    Models are loaded once, on first use, and reused across calls.
+    """
+
+    def __init__(self, config: RunConfig, backends: Any = None) -> None:
+        from .run.backends import Backends
+        from .run.executor import ImageRunner, RunOptions
+
+        self.config = config
+        self.config_hash = config_hash(config)
+        self._runner = ImageRunner(config, None, Path("."), backends or Backends(config), RunOptions(overlays="never"))
+
+    @classmethod
+    def from_preset(cls, preset: str = "faces+hands", overrides: Sequence[str] = (), **patch: Any) -> "Fixer":
+        """Build from a shipped preset; ``patch`` merges nested keys (e.g. ``inpainter={...}``)."""
+        return cls(build_config(preset=preset, overrides=list(overrides), patch=patch or None))
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: Sequence[str] = ()) -> "Fixer":
+        """Build from a YAML config file."""
+        return cls(build_config(file=path, overrides=list(overrides)))
+
+    @property
+    def backends(self) -> Any:
+        """The lazily built detectors and inpainters (shared by every call)."""
+        return self._runner.backends
+
+    def fix_array(self, rgb: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Fix one ``(H, W, 3)`` uint8 RGB array; returns the new array and stage records."""
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"image array must be (H, W, 3) uint8 RGB, is {getattr(rgb, 'shape', None)} "
+                             f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
+        return self._runner.process_array(np.ascontiguousarray(rgb))
+
+    def fix_one(self, image: ImageLike) -> FixResult:
+        """Fix one image given as a path, a ``PIL.Image`` or an RGB array."""
+        rgb, alpha, source = _to_rgb(image, self.config.input.max_pixels)
+        fixed, stages = self.fix_array(rgb)
+        return FixResult(_to_pil(fixed, alpha), tuple(stages), source)
+
+    def __call__(self, images: ImageLike | Iterable[ImageLike]) -> list[FixResult]:
+        """Fix one image or a list of them; always returns a list."""
+        if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "getbands"):
+            images = [images]
+        return [self.fix_one(img) for img in images]
+
+
+def _to_rgb(image: ImageLike, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, Path | None]:
+    if isinstance(image, (str, Path)):
+        from .io.image import load_image
+
+        loaded = load_image(image, max_pixels=max_pixels)
+        return loaded.rgb, loaded.alpha, Path(image)
+    if isinstance(image, np.ndarray):
+        return image, None, None
+    if hasattr(image, "getbands"):
+        alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
+        return np.asarray(image.convert("RGB")), alpha, None
+    raise TypeError(f"expected a path, a PIL.Image or an RGB array, got {type(image).__name__}")
+
+
+def _to_pil(rgb: np.ndarray, alpha: np.ndarray | None) -> Any:
+    from PIL import Image
+
+    if alpha is None:
+        return Image.fromarray(rgb, "RGB")
+    return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
