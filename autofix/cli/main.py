@@ -62,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("input", type=Path, help="an image or a folder (searched recursively)")
     fix.add_argument("-o", "--output", type=Path, required=True, help="output folder (mirrors the input tree)")
     fix.add_argument("--dry-run", action="store_true", help="detect and plan; draw the plans; inpaint nothing")
+    fix.add_argument("--no-report", action="store_true", help="skip the HTML report / contact sheet at the end")
     _add_config_args(fix, "faces+hands")
+    rep = sub.add_parser("report", help="write an HTML page and PNG contact sheets for an output folder")
+    rep.add_argument("output", type=Path)
+    rep.add_argument("--json", action="store_true")
     sub.add_parser("presets", help="list the shipped presets")
     sample = sub.add_parser("sample", help="write a folder of sample photos that ship inside installed packages")
     sample.add_argument("folder", type=Path)
@@ -110,13 +114,32 @@ def cmd_fix(args: argparse.Namespace) -> int:
     options = RunOptions(dry_run=args.dry_run, overlays=args.overlays)
     summary = run_folder(args.input, args.output, config, options,
                          on_image=lambda o: _print_outcome(o, args.json), progress=not (args.quiet or args.json))
+    page = None
+    if not (args.no_report or args.dry_run or summary.interrupted):
+        from ..run.report import write_report
+
+        page = write_report(args.output)
     if args.json:
         print(json.dumps({"summary": dict(summary.counts()), "elapsed_s": round(summary.elapsed, 3),
-                          "exit_code": summary.exit_code(), "notes": summary.lines()[1:]}))
+                          "exit_code": summary.exit_code(), "notes": summary.lines()[1:],
+                          "report": str(page) if page else None}))
     else:
         for line in summary.lines():
             print(line, file=sys.stderr)
+        if page:
+            print(f"report: {page}", file=sys.stderr)
     return summary.exit_code()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``autofix report OUT``: the HTML page and contact sheets of an output folder."""
+    from ..run.report import write_report
+
+    if not (args.output / "_autofix").is_dir():
+        raise ValueError(f"{args.output}: not an autofix output folder (no _autofix/ inside)")
+    page = write_report(args.output)
+    print(json.dumps({"report": str(page)}) if args.json else page)
+    return 0
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -150,7 +173,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fix": cmd_fix, "presets": cmd_presets, "sample": cmd_sample, "config": cmd_config}
+COMMANDS = {"fix": cmd_fix, "presets": cmd_presets, "sample": cmd_sample, "config": cmd_config,
+            "report": cmd_report}
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:

@@ -108,6 +108,7 @@ def _run_locked(root: Path, rels: list[Path], store: OutputStore, config: RunCon
 
     swept = sweep_temp_files(store.root)
     digest = _save_config(store, config)
+    atomic_write_json(store.meta / "source.json", {"input_root": str(root.resolve())})
     store.journal("run_start", config_hash=digest, images=len(rels), swept_temp_files=swept, dry_run=options.dry_run)
     runner = ImageRunner(config, store, root, Backends(config), options)
     summary, t0 = BatchSummary(), time.perf_counter()
