@@ -91,11 +91,17 @@ class VerifyResult:
 
 
 def manifest_path() -> Path:
-    """``$AUTOFIX_MANIFEST`` or ``models/manifest.json`` next to the ``autofix`` package."""
+    """``$AUTOFIX_MANIFEST``, else the manifest shipped as package data ``autofix.models``
+    (the repository's ``models/manifest.json``)."""
     env = os.environ.get("AUTOFIX_MANIFEST")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "models" / "manifest.json"
+    from importlib import resources
+
+    try:
+        return Path(str(resources.files("autofix.models").joinpath("manifest.json")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "models" / "manifest.json"
 
 
 def load_manifest(path: str | Path | None = None) -> tuple[ModelEntry, ...]:

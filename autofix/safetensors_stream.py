@@ -54,7 +54,9 @@ def require_torch() -> Any:
     try:
         import torch
     except ImportError:
-        raise BackendUnavailable("model files need torch, which is not installed: pip install 'autofix[sd]'") from None
+        raise BackendUnavailable(
+            "model files need torch, which is not installed: pip install 'autofix[sd]'"
+        ) from None
     return torch
 
 
@@ -186,7 +188,8 @@ def build_header(entries: Iterable[tuple[str, TensorInfo]], metadata: dict[str, 
     for name, info in entries:
         if name in header:
             raise SafetensorsError(f"tensor name {name!r} given twice")
-        header[name] = {"dtype": info.dtype, "shape": list(info.shape), "data_offsets": [offset, offset + info.nbytes]}
+        span = [offset, offset + info.nbytes]
+        header[name] = {"dtype": info.dtype, "shape": list(info.shape), "data_offsets": span}
         offset += info.nbytes
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
@@ -201,7 +204,9 @@ class StreamWriter:
     missing tensor) deletes it, leaving any previous ``path`` untouched.
     """
 
-    def __init__(self, path: str | Path, entries: list[tuple[str, TensorInfo]], metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, path: str | Path, entries: list[tuple[str, TensorInfo]], metadata: dict[str, str] | None = None
+    ) -> None:
         if sys.byteorder != "little":  # pragma: no cover
             raise SafetensorsError("writing .safetensors needs a little-endian machine")
         self.path = Path(path)
@@ -223,7 +228,8 @@ class StreamWriter:
         got = TensorInfo(dtype_code(tensor.dtype), tuple(tensor.shape))
         if name != want_name or got != want:
             raise SafetensorsError(
-                f"{self.path}: expected {want_name} {want.dtype}{list(want.shape)}, got {name} {got.dtype}{list(got.shape)}"
+                f"{self.path}: expected {want_name} {want.dtype}{list(want.shape)}, "
+                f"got {name} {got.dtype}{list(got.shape)}"
             )
         if want.nbytes:
             data = tensor.detach().cpu().contiguous().reshape(-1).view(require_torch().uint8)

@@ -57,26 +57,15 @@ def tiny_tokenizer() -> Any:
     """A CLIP BPE tokenizer over a 518-token vocabulary (bytes, bytes + ``</w>``, 4 merges)."""
     from transformers import CLIPTokenizer
 
-    symbols = _byte_symbols()
+    from autofix.inpaint.sd_loading import clip_byte_symbols
+
+    symbols = clip_byte_symbols()
     merges = [("h", "a"), ("ha", "n"), ("han", "d</w>"), ("f", "a")]
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     tok = CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=merges)
     tok.model_max_length = 77
     return tok
-
-
-def _byte_symbols() -> list[str]:
-    """GPT-2/CLIP byte → printable-character table, in byte order."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return [table[b] for b in range(256)]
 
 
 def _text_config(with_projection: bool = False) -> Any:
@@ -97,6 +86,7 @@ def _vae() -> Any:
     return AutoencoderKL(
         block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=8, latent_channels=4,
         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, sample_size=64,
+        force_upcast=False,
     )
 
 

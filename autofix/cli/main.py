@@ -64,9 +64,47 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--dry-run", action="store_true", help="detect and plan; draw the plans; inpaint nothing")
     fix.add_argument("--no-report", action="store_true", help="skip the HTML report / contact sheet at the end")
     _add_config_args(fix, "faces+hands")
+    watch = sub.add_parser("watch", help="fix images as they land in a folder (A1111, ComfyUI, Fooocus outputs)")
+    watch.add_argument("input", type=Path, help="the folder a generator writes into (watched recursively)")
+    watch.add_argument("-o", "--output", type=Path, required=True)
+    watch.add_argument("--settle", type=float, default=1.0, help="seconds a file must stay unchanged (default 1)")
+    watch.add_argument("--once", action="store_true", help="exit when nothing new is left")
+    watch.add_argument("--max-seconds", type=float, help="stop after this long")
+    _add_config_args(watch, "faces+hands")
     rep = sub.add_parser("report", help="write an HTML page and PNG contact sheets for an output folder")
     rep.add_argument("output", type=Path)
     rep.add_argument("--json", action="store_true")
+    remove = sub.add_parser("remove", help="remove objects given by boxes/clicks (classical fill unless a model is given)")
+    remove.add_argument("input", type=Path, help="an image (with --box/--point) or a folder (with --prompts)")
+    remove.add_argument("-o", "--output", type=Path, required=True)
+    remove.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1", help="object box in pixels")
+    remove.add_argument("--point", action="append", default=[], metavar="X,Y[:neg]", help="a click on (or :neg off) the object")
+    remove.add_argument("--prompts", type=Path, help="JSON or CSV of boxes/clicks per image (see README)")
+    remove.add_argument("--refine", choices=["grabcut", "sam", "none"], help="mask from the prompt (default grabcut)")
+    remove.add_argument("--sam-model", help="SAM checkpoint (vit_b/l/h .pth) for --refine sam")
+    remove.add_argument("--dry-run", action="store_true")
+    remove.add_argument("--no-report", action="store_true")
+    _add_config_args(remove, "remove")
+    models = sub.add_parser("models", help="known models: list, verify, pull; make an inpainting checkpoint")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    mlist = msub.add_parser("list", help="the manifest and where each file is (or should be put)")
+    mlist.add_argument("--verify", action="store_true", help="also check sha256 of files present")
+    mlist.add_argument("--json", action="store_true")
+    mver = msub.add_parser("verify", help="check the sha256 of a model (name or path) against the manifest")
+    mver.add_argument("names", nargs="*", help="names or paths (default: every model present)")
+    mver.add_argument("--json", action="store_true")
+    mpull = msub.add_parser("pull", help="download a known model into the models folder (needs a network)")
+    mpull.add_argument("names", nargs="+")
+    mpull.add_argument("--json", action="store_true")
+    mk = msub.add_parser("make-inpaint", help="inpainting checkpoint = inpaint_base + (finetune - base) x multiplier")
+    mk.add_argument("--finetune", required=True, type=Path)
+    mk.add_argument("--inpaint-base", required=True, type=Path)
+    mk.add_argument("--base", required=True, type=Path)
+    mk.add_argument("-o", "--output", required=True, type=Path)
+    mk.add_argument("--multiplier", type=float, default=1.0)
+    mk.add_argument("--fp32", action="store_true", help="write float32 (default float16)")
+    mk.add_argument("--allow-pickle", action="store_true", help="allow .ckpt inputs (a pickle can run code)")
+    mk.add_argument("--json", action="store_true")
     sub.add_parser("presets", help="list the shipped presets")
     sample = sub.add_parser("sample", help="write a folder of sample photos that ship inside installed packages")
     sample.add_argument("folder", type=Path)
@@ -107,13 +145,17 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
 
 def cmd_fix(args: argparse.Namespace) -> int:
     """``autofix fix``: run the staged executor over a folder."""
+    return _run_fix(args, "faces+hands")
+
+
+def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, Any] | None = None) -> int:
     from ..run.batch import run_folder
     from ..run.executor import RunOptions
 
-    config = config_from_args(args)
+    config = config_from_args(args, default_preset)
     options = RunOptions(dry_run=args.dry_run, overlays=args.overlays)
-    summary = run_folder(args.input, args.output, config, options,
-                         on_image=lambda o: _print_outcome(o, args.json), progress=not (args.quiet or args.json))
+    summary = run_folder(args.input, args.output, config, options, on_image=lambda o: _print_outcome(o, args.json),
+                         progress=not (args.quiet or args.json), prompts=prompts)
     page = None
     if not (args.no_report or args.dry_run or summary.interrupted):
         from ..run.report import write_report
@@ -129,6 +171,60 @@ def cmd_fix(args: argparse.Namespace) -> int:
         if page:
             print(f"report: {page}", file=sys.stderr)
     return summary.exit_code()
+
+
+def _remove_prompts(args: argparse.Namespace) -> dict[str, Any]:
+    from ..detect.prompts import load_prompts_file, prompts_from_args
+
+    if args.prompts and (args.box or args.point):
+        raise ValueError("give either --prompts FILE or --box/--point, not both")
+    if args.prompts:
+        return load_prompts_file(args.prompts)
+    if not (args.box or args.point):
+        raise ValueError("nothing to remove: give --box, --point or --prompts")
+    if not args.input.is_file():
+        raise ValueError(f"{args.input}: --box/--point need a single image; use --prompts FILE for a folder")
+    return {args.input.name: prompts_from_args(args.box, args.point)}
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """``autofix remove``: object removal from box/click prompts, staged like ``fix``."""
+    refine = {k: v for k, v in {"refine": args.refine, "refine_model": args.sam_model}.items() if v}
+    if args.sam_model and not args.refine:
+        refine["refine"] = "sam"
+    if refine:
+        args.overrides = [f"stages.*.detector.{k}={v}" for k, v in refine.items()] + args.overrides
+    return _run_fix(args, "remove", prompts=_remove_prompts(args))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``autofix models``: list / verify / pull / make-inpaint."""
+    from . import models as m
+
+    return {"list": m.cmd_list, "verify": m.cmd_verify, "pull": m.cmd_pull,
+            "make-inpaint": m.cmd_make_inpaint}[args.models_command](args)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """``autofix watch``: fix images as they are completely written into a folder."""
+    from ..io.atomic import atomic_write_json
+    from ..run.watch import watch
+
+    config = config_from_args(args)
+    if not args.json and not args.quiet:
+        print(f"watching {args.input} → {args.output} (Ctrl-C to stop)", file=sys.stderr)
+
+    def show(outcome: Any) -> None:
+        if args.json:
+            _print_outcome(outcome, True)
+        elif not args.quiet or outcome.status == "failed":
+            print(f"{outcome.status:16s} {outcome.rel.as_posix()}  {outcome.detail}", file=sys.stderr, flush=True)
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.output / "_autofix" / "source.json", {"input_root": str(args.input.resolve())})
+    outcomes = watch(args.input, args.output, config, settle=args.settle, once=args.once,
+                     max_seconds=args.max_seconds, on_image=show)
+    return 3 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -174,7 +270,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"fix": cmd_fix, "presets": cmd_presets, "sample": cmd_sample, "config": cmd_config,
-            "report": cmd_report}
+            "report": cmd_report, "watch": cmd_watch, "remove": cmd_remove, "models": cmd_models}
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:

@@ -16,8 +16,12 @@ Without a box, the crop is the positive clicks' bounding box grown by
 ``point_context`` × the image's longer side, all of it probable background except the
 clicked discs. The result is upscaled back to the crop and pasted into a full-size mask;
 components smaller than 10 % of the largest are dropped unless a positive click is in
-them. OpenCV's RNG is reseeded before each call, so results are deterministic. The score
-is 1.0 for a non-empty mask and 0.0 for an empty one (GrabCut has no confidence).
+them. If a box-only prompt comes out (nearly) empty — it happens on low-contrast or grey
+photos, e.g. the face in scikit-image's ``camera`` — GrabCut is run once more with a
+central ellipse (``core`` × the box's width/height as semi-axes) marked as definite
+foreground; if that is empty too, the empty mask is returned. OpenCV's RNG is reseeded
+before each call, so results are deterministic. The score is 1.0 for a non-empty mask
+and 0.0 for an empty one (GrabCut has no confidence).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class GrabCutRefiner:
         max_side: long side of the downscaled crop GrabCut runs on.
         iterations: GrabCut iterations.
         point_context: crop padding for point-only prompts, fraction of the image's long side.
+        core: semi-axes of the central foreground ellipse of the retry, fraction of the box.
         seed: OpenCV RNG seed (GrabCut's k-means initialisation).
     """
 
@@ -51,12 +56,13 @@ class GrabCutRefiner:
         max_side: int = 512,
         iterations: int = 5,
         point_context: float = 0.15,
+        core: float = 0.3,
         seed: int = 0,
     ) -> None:
         if margin < 0 or max_side < 16 or iterations < 1 or point_context <= 0:
             raise ValueError("GrabCut needs margin >= 0, max_side >= 16, iterations >= 1, point_context > 0")
         self.margin, self.max_side, self.iterations = float(margin), int(max_side), int(iterations)
-        self.point_context, self.seed = float(point_context), int(seed)
+        self.point_context, self.core, self.seed = float(point_context), float(core), int(seed)
 
     def refine(
         self,
@@ -71,7 +77,9 @@ class GrabCutRefiner:
         if box is None and not any(lab == 1 for _, _, lab in pts):
             raise ValueError("GrabCut needs a box or at least one positive point")
         roi = self._roi(box, pts, width, height)
-        crop_mask = self._grabcut(image, roi, box, pts)
+        crop_mask = self._grabcut(image, roi, box, pts, 0.0)
+        if box is not None and not pts and _fill(crop_mask, roi, box) < 0.05:
+            crop_mask = self._grabcut(image, roi, box, pts, self.core)
         full = np.zeros((height, width), dtype=bool)
         x0, y0, x1, y1 = roi
         full[y0:y1, x0:x1] = crop_mask
@@ -87,7 +95,7 @@ class GrabCutRefiner:
         return margin_box((px0 - pad, py0 - pad, px1 + pad + 1, py1 + pad + 1), 0.0, width, height)
 
     def _grabcut(
-        self, image: np.ndarray, roi: tuple[int, ...], box: Box | None, pts: list[tuple[float, float, int]]
+        self, image: np.ndarray, roi: tuple[int, ...], box: Box | None, pts: list[tuple[float, float, int]], core: float
     ) -> np.ndarray:
         import cv2
 
@@ -96,6 +104,8 @@ class GrabCutRefiner:
         scale = min(1.0, self.max_side / max(crop.shape[:2]))
         small = crop if scale == 1.0 else cv2.resize(crop, _scaled(crop.shape, scale), interpolation=cv2.INTER_AREA)
         seeds = _seeds(small.shape[:2], roi, box, pts, scale, image.shape[:2])
+        if core > 0 and box is not None:
+            _core_ellipse(seeds, roi, box, scale, core)
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(self.seed)
         cv2.grabCut(small, seeds, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
@@ -103,6 +113,23 @@ class GrabCutRefiner:
         if scale != 1.0:
             fg = cv2.resize(fg, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
         return fg > 127
+
+
+def _fill(crop_mask: np.ndarray, roi: tuple[int, ...], box: Box) -> float:
+    """Fraction of ``box`` covered by the crop's mask."""
+    x0, y0 = roi[0], roi[1]
+    bx0, by0, bx1, by1 = (int(round(v)) for v in (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0))
+    inside = crop_mask[max(0, by0) : by1, max(0, bx0) : bx1]
+    return float(inside.sum()) / max(1, (bx1 - bx0) * (by1 - by0))
+
+
+def _core_ellipse(seeds: np.ndarray, roi: tuple[int, ...], box: Box, scale: float, core: float) -> None:
+    import cv2
+
+    cx = ((box[0] + box[2]) / 2 - roi[0]) * scale
+    cy = ((box[1] + box[3]) / 2 - roi[1]) * scale
+    axes = (max(1, int(core * (box[2] - box[0]) * scale)), max(1, int(core * (box[3] - box[1]) * scale)))
+    cv2.ellipse(seeds, (int(cx), int(cy)), axes, 0, 0, 360, int(cv2.GC_FGD), -1)
 
 
 def _scaled(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
@@ -115,7 +142,7 @@ def _points(points: Sequence[Sequence[float]] | None, labels: Sequence[int] | No
     labs = list(labels) if labels is not None else [1] * len(points)
     if len(labs) != len(points):
         raise ValueError(f"got {len(points)} points but {len(labs)} labels")
-    return [(float(p[0]), float(p[1]), int(lab)) for p, lab in zip(points, labs)]
+    return [(float(p[0]), float(p[1]), int(lab)) for p, lab in zip(points, labs, strict=True)]
 
 
 def _seeds(

@@ -34,8 +34,11 @@ The image check and the window/merge helpers here are shared with
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -119,6 +122,30 @@ def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence MediaPipe/TFLite's C++ logging (written straight to fd 2, ignoring Python's
+    logging) while inside the block. ``AUTOFIX_NATIVE_LOGS=1`` keeps it."""
+    if os.environ.get("AUTOFIX_NATIVE_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class MediaPipeFace:
     """Face detector on MediaPipe's BlazeFace models.
 
@@ -176,7 +203,7 @@ class MediaPipeFace:
         image = check_image(image)
         height, width = image.shape[:2]
         found: list[Detection] = []
-        with self._lock:
+        with self._lock, quiet_native_stderr():
             for window in self.windows(height, width):
                 for mirrored in (False, True) if self.mirror else (False,):
                     found += self._detect_window(image, window, mirrored)
@@ -244,6 +271,6 @@ class MediaPipeFace:
     extra="detect",
     summary="MediaPipe BlazeFace: face boxes + 6 keypoints; model short (close-up) or full (default, ~5 m)",
 )
-def build_mediapipe_face(cfg: DetectorConfig) -> MediaPipeFace:
+def build_mediapipe_face(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeFace:
     """Factory: ``cfg.model`` in {None, "short", "full"} (None → "full"); ``cfg.label`` relabels."""
     return MediaPipeFace(model=cfg.model or "full", label=cfg.label or "face")

@@ -40,7 +40,7 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..types import Detection
 from .base import DETECTORS
-from .mediapipe_face import Window, check_image, clip_box, dedupe, tile_windows
+from .mediapipe_face import Window, check_image, clip_box, dedupe, quiet_native_stderr, tile_windows
 
 #: Accepted ``cfg.model`` values (only the full landmark model, complexity 1).
 HAND_MODELS = ("full",)
@@ -106,7 +106,7 @@ class MediaPipeHands:
         """Hands in ``image`` (``(H, W, 3)`` uint8 RGB), sorted left to right."""
         image = check_image(image)
         height, width = image.shape[:2]
-        with self._lock:
+        with self._lock, quiet_native_stderr():
             whole = self._detect_window(image, (0, 0, width, height))
             tiles: list[Detection] = []
             for window in self.zoom_windows(height, width):
@@ -183,7 +183,7 @@ def _cut_by_inner_edge(pts: np.ndarray, window: Window, width: int, height: int)
     extra="detect",
     summary="MediaPipe Hands: hand boxes + 21 landmarks (0 = wrist), whole image plus zoomed tiles",
 )
-def build_mediapipe_hands(cfg: DetectorConfig) -> MediaPipeHands:
+def build_mediapipe_hands(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeHands:
     """Factory: ``cfg.model`` must be None or "full"; ``cfg.label`` relabels."""
     if cfg.model not in (None, *HAND_MODELS):
         raise ConfigError(

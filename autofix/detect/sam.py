@@ -68,9 +68,7 @@ def sam_type_of(state: dict[str, Any], path: str | Path = "checkpoint") -> str:
     return SAM_TYPES[width]
 
 
-def load_sam(
-    checkpoint: str | Path, model_type: str = "auto", builder: Callable[[], Any] | None = None
-) -> Any:
+def load_sam(checkpoint: str | Path, model_type: str = "auto", builder: Callable[[], Any] | None = None) -> Any:
     """Build a ``segment_anything.Sam`` in eval mode from a checkpoint file.
 
     ``builder`` (a no-argument callable returning an untrained ``Sam``) replaces the

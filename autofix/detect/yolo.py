@@ -37,11 +37,39 @@ from .base import DETECTORS
 
 
 def _import_yolo() -> Any:
+    """``ultralytics.YOLO``, imported offline and with its process-wide side effects undone.
+
+    Importing ultralytics replaces ``PIL.Image.open`` (an unreadable file then raises
+    ``ModuleNotFoundError: pi_heif`` — or pip-installs it — instead of
+    ``UnidentifiedImageError``, breaking autofix's image errors) and ``torch.save``, turns
+    OpenCV multithreading off and changes numpy's print options. All four are restored.
+    """
+    import sys
+
+    import cv2
+
     for key, value in (("YOLO_OFFLINE", "1"), ("YOLO_AUTOINSTALL", "0"), ("YOLO_VERBOSE", "False")):
         os.environ.setdefault(key, value)
+    first = "ultralytics" not in sys.modules
+    threads, printopts = cv2.getNumThreads(), np.get_printoptions()
     from ultralytics import YOLO
 
+    _undo_ultralytics_patches()
+    if first:
+        cv2.setNumThreads(threads)
+        np.set_printoptions(**printopts)
     return YOLO
+
+
+def _undo_ultralytics_patches() -> None:
+    import torch
+    from PIL import Image
+    from ultralytics.utils import patches
+
+    if getattr(Image.open, "__module__", "") == patches.__name__:
+        Image.open = patches._image_open
+    if getattr(torch.save, "__module__", "") == patches.__name__:
+        torch.save = patches._torch_save
 
 
 def _check_image(image: Any) -> np.ndarray:

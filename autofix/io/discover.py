@@ -33,8 +33,9 @@ def input_root(path: str | Path) -> Path:
 
 
 def check_output_dir(inp: str | Path, out: str | Path) -> None:
-    """Raise ValueError if ``out`` equals ``inp`` or lies inside it (inputs are never written)."""
+    """Raise ValueError if ``out`` could overwrite an input: for a folder input, ``out``
+    may be neither that folder nor inside it; for a single image, not its own folder."""
     src = input_root(inp).resolve()
     dst = Path(out).resolve()
-    if dst == src or src in dst.parents:
+    if dst == src or (Path(inp).is_dir() and src in dst.parents):
         raise ValueError(f"output folder {out} must not be the input folder or inside it ({src})")

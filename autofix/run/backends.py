@@ -42,15 +42,37 @@ class Backends:
 
     config: RunConfig
     _detectors: dict[str, Detector] = field(default_factory=dict)
+    _refiners: dict[str, Any] = field(default_factory=dict)
     _inpainters: dict[str, Inpainter] = field(default_factory=dict)
 
-    def detector(self, cfg: DetectorConfig) -> Detector:
-        """The detector for ``cfg`` (built on first use)."""
+    @property
+    def allow_pickle(self) -> bool:
+        """Whether pickle-based model files outside the manifest may be loaded."""
+        return self.config.inpainter.allow_pickle
+
+    def refiner(self, cfg: DetectorConfig) -> Any:
+        """The SAM/GrabCut refiner ``cfg`` asks for (built once), or None."""
+        key = f"{cfg.refine}:{cfg.refine_model}"
+        if key not in self._refiners:
+            from ..detect.refine import build_refiner
+
+            self._refiners[key] = build_refiner(cfg.refine, cfg.refine_model, self.allow_pickle)
+        return self._refiners[key]
+
+    def detector(self, cfg: DetectorConfig, prompts: Any = None, where: str = "") -> Detector:
+        """The detector for ``cfg``: built once (refined per ``cfg.refine``), or for the
+        ``prompt`` backend built per image from that image's ``prompts``."""
+        from ..detect import build_detector
+
+        if cfg.backend == "prompt":
+            return build_detector(cfg, prompts=prompts, refiner=self.refiner(cfg), where=where)
         key = cfg.model_dump_json()
         if key not in self._detectors:
-            from ..detect import build_detector
+            from ..detect.refine import RefinedDetector
 
-            self._detectors[key] = build_detector(cfg)
+            detector = build_detector(cfg, allow_pickle=self.allow_pickle)
+            refiner = self.refiner(cfg)
+            self._detectors[key] = detector if refiner is None else RefinedDetector(detector, refiner)
         return self._detectors[key]
 
     def inpainter_name(self, stage: StageConfig) -> str | None:
@@ -77,6 +99,11 @@ class Backends:
 
             self._inpainters[name] = build_inpainter(name, self.config.inpainter)
         return self._inpainters[name]
+
+    def built_name(self, name: str) -> str:
+        """The full name of inpainter ``name`` if it was built (e.g. ``classical:telea``)."""
+        built = self._inpainters.get(name)
+        return built.name if built is not None else f"{name} (not needed: nothing to repaint)"
 
     def stage_identity(self, stage: StageConfig) -> dict[str, Any]:
         """Everything besides the input that decides a stage's output, for its checkpoint key."""

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..config import RunConfig, config_hash
 from ..errors import AutofixError
@@ -70,22 +70,26 @@ def _save_config(store: OutputStore, config: RunConfig) -> str:
 
 
 def _backend_lines(runner: ImageRunner) -> list[str]:
+    """One line per stage naming the detector and the inpainter that ran (or why none did)."""
     lines = []
     for i, stage in enumerate(runner.config.stages):
-        name = runner.backends.inpainter_name(stage)
-        what = runner.backends.skip_reason(stage) if runner.options.dry_run is False and name is None else name
+        det = stage.detector.backend + (f":{stage.detector.model}" if stage.detector.model else "")
+        name = None if runner.options.dry_run else runner.backends.inpainter_name(stage)
         if runner.options.dry_run:
-            what = "dry run (nothing repainted)"
-        elif name is not None and name in runner.backends._inpainters:
-            what = runner.backends._inpainters[name].name
-        lines.append(f"  stage {i} {stage.name}: detector {stage.detector.backend}"
-                     f"{':' + stage.detector.model if stage.detector.model else ''}, inpainter {what}")
+            what = "none (dry run)"
+        elif name is None:
+            what = runner.backends.skip_reason(stage)
+        else:
+            what = runner.backends.built_name(name)
+        lines.append(f"  stage {i} {stage.name}: detector {det}, inpainter {what}")
     return lines
 
 
 def run_folder(inp: str | Path, out: str | Path, config: RunConfig, options: RunOptions | None = None,
-               on_image: Callable[[ImageOutcome], None] | None = None, progress: bool = True) -> BatchSummary:
-    """Fix every image under ``inp`` into ``out``. Raises AutofixError/ValueError for fatal
+               on_image: Callable[[ImageOutcome], None] | None = None, progress: bool = True,
+               prompts: dict[str, Any] | None = None) -> BatchSummary:
+    """Fix every image under ``inp`` into ``out``. ``prompts`` maps relative paths to user
+    boxes/clicks for ``prompt`` stages (object removal). Raises AutofixError/ValueError for fatal
     problems (bad folders, lock held); per-image problems become ``failed`` outcomes."""
     inp, out = Path(inp), Path(out)
     if not inp.exists():
@@ -97,20 +101,22 @@ def run_folder(inp: str | Path, out: str | Path, config: RunConfig, options: Run
     store = OutputStore(out)
     store.acquire_lock()
     try:
-        return _run_locked(input_root(inp), rels, store, config, options or RunOptions(), on_image, progress)
+        runner = ImageRunner(config, store, input_root(inp), Backends(config), options or RunOptions(), prompts)
+        return _run_locked(rels, runner, on_image, progress)
     finally:
         store.release_lock()
 
 
-def _run_locked(root: Path, rels: list[Path], store: OutputStore, config: RunConfig, options: RunOptions,
-                on_image: Callable[[ImageOutcome], None] | None, progress: bool) -> BatchSummary:
+def _run_locked(rels: list[Path], runner: ImageRunner, on_image: Callable[[ImageOutcome], None] | None,
+                progress: bool) -> BatchSummary:
     from tqdm import tqdm
 
+    store = runner.store
     swept = sweep_temp_files(store.root)
-    digest = _save_config(store, config)
-    atomic_write_json(store.meta / "source.json", {"input_root": str(root.resolve())})
-    store.journal("run_start", config_hash=digest, images=len(rels), swept_temp_files=swept, dry_run=options.dry_run)
-    runner = ImageRunner(config, store, root, Backends(config), options)
+    digest = _save_config(store, runner.config)
+    atomic_write_json(store.meta / "source.json", {"input_root": str(runner.input_root.resolve())})
+    store.journal("run_start", config_hash=digest, images=len(rels), swept_temp_files=swept,
+                  dry_run=runner.options.dry_run)
     summary, t0 = BatchSummary(), time.perf_counter()
     bar = tqdm(rels, unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:

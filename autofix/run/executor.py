@@ -27,7 +27,7 @@ from ..io.atomic import atomic_write_bytes, atomic_write_json
 from ..types import InpaintJob, PlannedRegion
 from .backends import Backends
 from .composite import cut_crop, paste_crop
-from ..io.metadata import GenerationInfo, generation_info
+from ..io.metadata import GenerationInfo, a1111_parameters, generation_info
 from .prompts import region_prompts
 from .records import region_record
 from .select import choose
@@ -120,8 +120,10 @@ class ImageRunner:
     """Runs images through a config's stages into an :class:`OutputStore`."""
 
     def __init__(self, config: RunConfig, store: OutputStore | None, input_root: Path,
-                 backends: Backends | None = None, options: RunOptions | None = None) -> None:
+                 backends: Backends | None = None, options: RunOptions | None = None,
+                 prompts: dict[str, Any] | None = None) -> None:
         self.config = config
+        self.prompts = prompts or {}
         self.store = store
         self.input_root = Path(input_root)
         self.backends = backends or Backends(config)
@@ -129,13 +131,25 @@ class ImageRunner:
         self.config_hash = config_hash(config)
 
     # -- keys -------------------------------------------------------------------------
-    def stage_keys(self, input_sha: str) -> list[str]:
-        """Chained keys of every stage for an input whose file sha256 is ``input_sha``."""
+    def stage_keys(self, input_sha: str, rel: Path | None = None) -> list[str]:
+        """Chained keys of every stage for input ``rel`` whose file sha256 is ``input_sha``
+        (a ``prompt`` stage's key includes that image's boxes and clicks)."""
         keys, prev = [], _key("input", STAGE_FORMAT, input_sha, self.config.input.model_dump())
         for stage in self.config.stages:
-            prev = _key(prev, self.backends.stage_identity(stage))
+            identity = self.backends.stage_identity(stage)
+            if stage.detector.backend == "prompt":
+                identity["prompts"] = repr(self.image_prompts(rel))
+            prev = _key(prev, identity)
             keys.append(prev)
         return keys
+
+    def image_prompts(self, rel: Path | None) -> Any:
+        """The user boxes/clicks for input ``rel`` (empty when none were given for it)."""
+        from ..detect.prompts import ImagePrompts, prompts_for
+
+        if rel is None or not self.prompts:
+            return ImagePrompts()
+        return prompts_for(self.prompts, rel)
 
     def final_key(self, stage_keys: list[str]) -> str:
         """Key of the final image: the last stage's key plus the output settings."""
@@ -171,7 +185,7 @@ class ImageRunner:
         t0 = time.perf_counter()
         data = (self.input_root / rel).read_bytes()
         input_sha = sha256_bytes(data)
-        keys = self.stage_keys(input_sha)
+        keys = self.stage_keys(input_sha, rel)
         final = self.store.final_path(rel, output_ext(rel, self.config.output.format))
         if not self.options.dry_run:
             cached = self._cached_outcome(rel, final, self.final_key(keys))
@@ -189,7 +203,7 @@ class ImageRunner:
             stage_records.append(result.record)
         if self.options.dry_run:
             return self._dry_run_outcome(rel, stage_records, timings)
-        return self._finish(rel, final, data, loaded, image, stage_records, keys, resumed, timings)
+        return self._finish(rel, final, data, loaded, image, stage_records, keys, resumed, timings, info)
 
     def _cached_outcome(self, rel: Path, final: Path, key: str) -> ImageOutcome | None:
         side = self.store.sidecar_path(final)
@@ -246,7 +260,7 @@ class ImageRunner:
         from ..plan import plan_stage
 
         t = time.perf_counter()
-        detector = self.backends.detector(stage.detector)
+        detector = self.backends.detector(stage.detector, self.image_prompts(rel), where=str(rel or "image"))
         detections = detector.detect(image)
         t1 = time.perf_counter()
         regions = plan_stage(detections, image.shape[:2], stage)
@@ -328,11 +342,12 @@ class ImageRunner:
 
     def _finish(self, rel: Path, final: Path, data: bytes, loaded: Any, image: np.ndarray,
                 stage_records: list[dict[str, Any]], keys: list[str], resumed: int,
-                timings: dict[str, float]) -> ImageOutcome:
+                timings: dict[str, float], info: GenerationInfo) -> ImageOutcome:
         t = time.perf_counter()
         repainted = sum(r["repainted"] for r in stage_records)
         regions = sum(len(r["regions"]) for r in stage_records)
-        payload, copied = self._final_bytes(rel, data, loaded, image, repainted)
+        text = self._png_text(loaded, stage_records, info)
+        payload, copied = self._final_bytes(rel, data, loaded, image, repainted, text)
         atomic_write_bytes(final, payload)
         status = "fixed" if repainted else ("planned" if regions else "nothing_detected")
         sidecar = self._sidecar(rel, loaded, data, stage_records)
@@ -347,7 +362,16 @@ class ImageRunner:
                             repainted=repainted, resumed_stages=resumed, timings=timings, sidecar=sidecar,
                             not_repainted_reason="; ".join(sorted(reasons)), image=image)
 
-    def _final_bytes(self, rel: Path, data: bytes, loaded: Any, image: np.ndarray, repainted: int) -> tuple[bytes, bool]:
+    def _png_text(self, loaded: Any, stage_records: list[dict[str, Any]], info: GenerationInfo) -> dict[str, str]:
+        """The input's PNG text with autofix's settings appended to A1111's ``parameters``."""
+        inpainters = sorted({s["inpainter"]["name"] for s in stage_records if s.get("inpainter")})
+        extra = {"autofix": __version__, "autofix config": self.config_hash[:12],
+                 "autofix stages": " ".join(f"{s['stage']}:{s['repainted']}/{len(s['regions'])}" for s in stage_records),
+                 "autofix inpainter": " ".join(inpainters) or "none"}
+        return {**loaded.text, "parameters": a1111_parameters(info, extra)}
+
+    def _final_bytes(self, rel: Path, data: bytes, loaded: Any, image: np.ndarray, repainted: int,
+                     text: dict[str, str]) -> tuple[bytes, bool]:
         from ..io.image import encode_image
 
         ext = output_ext(rel, self.config.output.format)
@@ -355,7 +379,8 @@ class ImageRunner:
         if not repainted and fmt == loaded.format:
             return data, True
         alpha = loaded.alpha if fmt != "JPEG" else None
-        return encode_image(image, alpha, fmt, like=loaded, jpeg_quality=self.config.output.jpeg_quality), False
+        return encode_image(image, alpha, fmt, like=loaded, jpeg_quality=self.config.output.jpeg_quality,
+                            text=text if fmt == "PNG" else None), False
 
     def _dry_run_outcome(self, rel: Path, stage_records: list[dict[str, Any]], timings: dict[str, float]) -> ImageOutcome:
         regions = sum(len(r["regions"]) for r in stage_records)

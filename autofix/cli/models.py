@@ -1,0 +1,69 @@
+"""``autofix models …`` subcommands: thin wrappers over :mod:`autofix.modelstore` and
+:mod:`autofix.merge`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, cols: tuple[str, ...]) -> None:
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    for row in rows:
+        print("  ".join(f"{str(row.get(c, '')):<{w}}" for c, w in zip(cols, (24, 10, 14, 0))))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List manifest models, where each is (or where to put it)."""
+    from .. import modelstore
+
+    rows = modelstore.models_table(verify_hashes=args.verify)
+    for row in rows:
+        if not row.get("path"):
+            row["path"] = f"put {row['file']} in {modelstore.models_dir()} (autofix models pull {row['name']})"
+    _emit(rows, args.json, ("name", "task", "status", "path"))
+    if not args.json:
+        print(f"models folder: {modelstore.models_dir()}  (searched: "
+              f"{', '.join(str(d) for d in modelstore.search_dirs())})", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check sha256 of the named models (or every model present); exit 1 on a mismatch/missing."""
+    from .. import modelstore
+
+    names = args.names or [r["name"] for r in modelstore.models_table() if r["status"] == "present"]
+    results = [modelstore.verify(n) for n in names]
+    rows = [{"name": r.query, "status": r.status, "path": r.path, "message": r.message} for r in results]
+    _emit(rows, args.json, ("name", "status", "path", "message"))
+    return 0 if all(r.status in ("ok", "unknown hash") for r in results) else 1
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    """Download known models (needs a network)."""
+    from .. import modelstore
+
+    rows = []
+    for name in args.names:
+        path = modelstore.pull(name)
+        rows.append({"name": name, "status": "ok", "path": path})
+    _emit(rows, args.json, ("name", "status", "path"))
+    return 0
+
+
+def cmd_make_inpaint(args: argparse.Namespace) -> int:
+    """Add-difference merge: inpaint_base + (finetune − base) × multiplier."""
+    from ..merge import make_inpaint
+
+    report = make_inpaint(args.finetune, args.inpaint_base, args.base, args.output, multiplier=args.multiplier,
+                          fp16=not args.fp32, allow_pickle=args.allow_pickle, progress=not args.json)
+    if args.json:
+        print(report.to_json())
+    else:
+        for line in report.summary_lines():
+            print(line)
+    return 0

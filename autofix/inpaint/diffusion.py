@@ -1,0 +1,539 @@
+"""The Stable Diffusion inpainting backend (diffusers): ``DiffusionInpainter``.
+
+What one :meth:`DiffusionInpainter.inpaint` call does with its jobs:
+
+* **Validates everything first**: image/mask formats and each job's ``params`` (the
+  :class:`~autofix.config.InpaintParams` fields; unknown keys are ignored), before any model work.
+* **Batches**: jobs (and their candidates) that share a crop size and sampling settings
+  (strength, steps, cfg, scheduler, masked_content) go through ONE pipeline call, split into
+  near-equal chunks of at most ``max_batch`` images.
+* **Seeds**: every image gets its own CPU ``torch.Generator``; candidate ``k`` of a job with
+  seed ``s`` uses ``(s + 1_000_003·k) mod 2**64`` (candidate 0 uses ``s`` itself; the prime
+  stride keeps candidates away from neighbouring regions' ``base_seed + index`` seeds). So a
+  batched call gives the same pixels as one-by-one calls, and CPU and GPU draw the same noise.
+* **Text**: each distinct prompt / negative prompt is encoded once and kept (LRU, 256 texts)
+  across calls; the pipeline gets ``prompt_embeds``. Prompts past 77 CLIP tokens are truncated.
+* **Both UNet kinds**: 9-channel inpainting UNets get ``cat(latents, mask, masked-image
+  latents)``; with a 4-channel UNet, diffusers' ``StableDiffusionInpaintPipeline`` re-noises the
+  original latents to the next timestep and blends them back outside the mask after every
+  step (pipeline_stable_diffusion_inpaint.py, ``num_channels_unet == 4``; tested here).
+* **SDXL at strength 1.0** runs at 0.99 (diffusers#8450: pure-noise SDXL inpainting degrades);
+  the result's ``info["notes"]`` says so.
+* **masked_content**: ``original`` (default) uses the crop as is; ``fill`` pre-fills the masked
+  pixels from their surroundings (OpenCV TELEA at ≤128 px, upscaled) before encoding;
+  ``latent_noise`` / ``latent_nothing`` replace the masked part of the initial latents by seeded
+  Gaussian noise / zeros (then noised to the start timestep like the rest), as A1111 does. All
+  four only matter below strength 1.0.
+* **Precision**: CUDA runs float16 by default (``dtype`` may say bfloat16/float32) with PyTorch
+  SDPA attention (diffusers' default ``AttnProcessor2_0``) and a channels-last UNet; CPU runs
+  float32. The VAE decodes in float32 when its config asks (SDXL ``force_upcast``) or after a
+  half-precision decode produced NaN/inf (retried at once, and float32 from then on).
+* **Safety checker**: off by default. When on, a flagged candidate is replaced by the job's
+  original crop and ``info["blocked"] = "safety_checker"`` (``info["blocked_candidates"]`` lists which).
+
+The pipeline is loaded on first use and kept in the object. Output candidates are
+``(h, w, 3)`` uint8 RGB at the job's crop size; crops whose sides are not multiples of 8 are
+edge-padded for the model and cropped back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from pydantic import ValidationError
+
+from ..config import InpainterConfig, InpaintParams
+from ..errors import ConfigError
+from ..types import InpaintJob, InpaintResult
+from .base import INPAINTERS
+from .sd_loading import ResolvedModel, load_pipeline, load_safety_checker, model_sha256, resolve_model
+
+log = logging.getLogger(__name__)
+
+#: Scheduler names accepted in ``params["scheduler"]`` → (diffusers class, config overrides).
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ddim": ("DDIMScheduler", {}),
+    "ddpm": ("DDPMScheduler", {}),
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "dpm++_2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False}),
+    "dpm++_2m_karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True}),
+    "dpm++_2m_sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": False}),
+    "dpm++_2m_sde_karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+}
+_ALIASES = {"euler_ancestral": "euler_a", "k_euler_a": "euler_a", "k_euler": "euler", "dpm_2m": "dpm++_2m"}
+#: Seed offset between candidates of one job.
+CANDIDATE_SEED_STRIDE = 1_000_003
+#: SDXL strength ceiling (see module docstring).
+SDXL_MAX_STRENGTH = 0.99
+#: Accepted ``dtype`` settings.
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+_DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
+_EMBED_CACHE = 256
+_FILL_SEED_OFFSET = 2**32  # latent_noise fill draws from a stream no region seed (< 2**32) uses
+
+
+def scheduler_name(name: str | None) -> str | None:
+    """Canonical scheduler name for ``name`` (case, ``-``/space and ``dpmpp`` spellings are
+    accepted); ``None`` keeps the model's own. Unknown names raise :class:`ConfigError` listing the valid ones."""
+    if name is None or not str(name).strip():
+        return None
+    key = str(name).strip().lower().replace("-", "_").replace(" ", "_").replace("dpmpp", "dpm++")
+    key = _ALIASES.get(key, key)
+    if key not in SCHEDULERS:
+        raise ConfigError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULERS)}")
+    return key
+
+
+def candidate_seed(seed: int, k: int) -> int:
+    """Seed of candidate ``k`` of a job whose seed is ``seed``."""
+    return (int(seed) + CANDIDATE_SEED_STRIDE * k) % 2**64
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """A job's validated sampling settings; the first seven fields are its batching key."""
+
+    width: int
+    height: int
+    strength: float
+    steps: int
+    cfg: float
+    scheduler: str | None
+    masked_content: str
+    candidates: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.width, self.height, self.strength, self.steps, self.cfg, self.scheduler, self.masked_content)
+
+
+@dataclass
+class _Item:
+    """One image to generate: candidate ``k`` of job ``job``."""
+
+    job: int
+    k: int
+    seed: int
+    image: np.ndarray  # padded to multiples of 8, masked_content "fill" applied
+    mask: np.ndarray  # padded, 0/255
+    prompt: str
+    negative: str
+    original: np.ndarray  # the job's crop as given (kept for safety-checker blocks)
+
+
+class DiffusionInpainter:
+    """Stable Diffusion 1.x / SDXL inpainting through diffusers (see the module docstring).
+
+    Args:
+        cfg: ``model`` / ``model_dir`` / ``allow_pickle`` / ``device`` pick the weights and device.
+        config_dir: architecture folder for single-file checkpoints, instead of the shipped one.
+        max_batch: most images per pipeline call (``>= 1``).
+        dtype: ``"auto"`` (float16 on CUDA, float32 elsewhere), ``"float32"``, ``"float16"``, ``"bfloat16"``.
+        cpu_offload: on CUDA, keep only the running component on the GPU (diffusers model offload).
+        safety_checker: run the SD safety checker on every candidate.
+
+    Keyword arguments left ``None`` are taken from same-named fields of ``cfg`` when it has them.
+    """
+
+    generative = True
+
+    def __init__(
+        self,
+        cfg: InpainterConfig,
+        *,
+        config_dir: str | None = None,
+        max_batch: int | None = None,
+        dtype: str | None = None,
+        cpu_offload: bool | None = None,
+        safety_checker: bool | None = None,
+    ) -> None:
+        self.max_batch = int(_opt(max_batch, cfg, "max_batch", 8))
+        if self.max_batch < 1:
+            raise ConfigError(f"max_batch must be >= 1, is {self.max_batch}")
+        dtype_name = _dtype_name(_opt(dtype, cfg, "dtype", "auto"))
+        self.cpu_offload = bool(_opt(cpu_offload, cfg, "cpu_offload", False))
+        self.safety_checker = bool(_opt(safety_checker, cfg, "safety_checker", False))
+        self.allow_pickle = bool(cfg.allow_pickle)
+        self.source: ResolvedModel = resolve_model(cfg, config_dir=_opt(config_dir, cfg, "config_dir", None))
+        self.device = _pick_device(cfg.device)
+        self.dtype = _pick_dtype(self.device, dtype_name)
+        self.name = f"diffusers:{self.source.stem}"
+        self._pipe: Any = None
+        self._safety: tuple[Any, Any] | None = None
+        self._embeds: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._schedulers: dict[str | None, Any] = {}
+        self._vae_fp32 = False
+        self._sha256: str | None = None
+
+    # ------------------------------------------------------------ protocol
+
+    def describe(self) -> dict[str, Any]:
+        """Backend facts for sidecars and stage keys (stable for a given model and settings).
+
+        ``sha256`` is the full file hash (folders: a hash over their files' hashes), computed on
+        the first call and cached on disk by path, size and mtime (``sd_loading.file_sha256``)."""
+        if self._sha256 is None:
+            self._sha256 = model_sha256(self.source)
+        src = self.source
+        config = None
+        if src.config_dir is not None:
+            config = src.config_dir.name if src.config_dir.parent.name == "sd_configs" else str(src.config_dir)
+        return {
+            "backend": "diffusers", "model": str(src.path), "source": src.kind, "repo_id": src.repo_id,
+            "sha256": self._sha256, "family": src.family, "in_channels": src.in_channels, "config": config,
+            "dtype": str(self.dtype).removeprefix("torch."), "device": str(self.device),
+            "safety_checker": self.safety_checker,
+        }
+
+    def inpaint(self, jobs: Sequence[InpaintJob]) -> list[InpaintResult]:
+        """Inpaint every job; one result per job, in order (see the module docstring)."""
+        settings = [self._settings(job) for job in jobs]
+        outputs: list[list[Any]] = [[None] * s.candidates for s in settings]
+        items = [it for i, job in enumerate(jobs) if job.mask.any() for it in _items(i, job, settings[i])]
+        for group in _groups(items, settings):
+            for chunk in _chunks(group, self.max_batch):
+                for item, result in zip(chunk, self._run(chunk, settings[chunk[0].job])):
+                    outputs[item.job][item.k] = result
+        return [_result(job, s, out) for job, s, out in zip(jobs, settings, outputs)]
+
+    # ------------------------------------------------------------ loading
+
+    @property
+    def pipeline(self) -> Any:
+        """The diffusers pipeline, loaded on first use and kept."""
+        if self._pipe is None:
+            pipe = load_pipeline(self.source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+            _place(pipe, self.device, self.cpu_offload)
+            self._schedulers[None] = pipe.scheduler
+            self._pipe = pipe
+            log.info("loaded %s (%s, %s UNet channels) on %s in %s", self.source.path, self.source.family,
+                     self.source.in_channels, self.device, self.dtype)
+        return self._pipe
+
+    def _safety_models(self) -> tuple[Any, Any]:
+        if self._safety is None:
+            checker, processor = load_safety_checker(self.source, allow_pickle=self.allow_pickle)
+            pipe = self.pipeline
+            self._safety = (checker.to(pipe._execution_device, dtype=self.dtype), processor)
+        return self._safety
+
+    # ------------------------------------------------------------ validation
+
+    def _settings(self, job: InpaintJob) -> _Settings:
+        _check_job(job)
+        fields = {k: v for k, v in job.params.items() if k in InpaintParams.model_fields}
+        try:
+            p = InpaintParams.model_validate(fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"inpaint job params: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        strength, notes = p.strength, ()
+        if self.source.family == "sdxl" and strength > SDXL_MAX_STRENGTH:
+            strength, notes = SDXL_MAX_STRENGTH, (f"SDXL strength {p.strength} lowered to {SDXL_MAX_STRENGTH}",)
+            log.info(notes[0])
+        if int(p.steps * strength) < 1:
+            raise ConfigError(f"steps {p.steps} x strength {strength} leaves no denoising step; raise steps or strength")
+        h, w = job.image.shape[:2]
+        return _Settings(_up8(w), _up8(h), strength, p.steps, p.cfg, scheduler_name(p.scheduler),
+                         p.masked_content, p.candidates, notes)
+
+    # ------------------------------------------------------------ one batch
+
+    def _run(self, chunk: list[_Item], s: _Settings) -> list[tuple[np.ndarray, bool]]:
+        """Generate ``chunk`` (same settings) in one pipeline call; ``(image, blocked)`` per item."""
+        import torch
+        from PIL import Image
+
+        pipe = self.pipeline
+        self._use_scheduler(s.scheduler)
+        latent_init = s.masked_content in ("latent_noise", "latent_nothing")
+        with torch.no_grad():
+            prompt_kw = self._prompt_kwargs(chunk, s.cfg)
+            ctx = _latent_init(pipe, s.masked_content, chunk) if latent_init else nullcontext()
+            with ctx:
+                latents = pipe(
+                    image=[Image.fromarray(it.image) for it in chunk],
+                    mask_image=[Image.fromarray(it.mask, mode="L") for it in chunk],
+                    height=s.height, width=s.width, strength=s.strength, num_inference_steps=s.steps,
+                    guidance_scale=s.cfg, generator=[torch.Generator("cpu").manual_seed(it.seed) for it in chunk],
+                    output_type="latent", **prompt_kw,
+                ).images
+            pixels = self._decode(latents)
+        images = [px[: it.original.shape[0], : it.original.shape[1]] for px, it in zip(pixels, chunk)]
+        return self._screen(chunk, images)
+
+    def _use_scheduler(self, name: str | None) -> None:
+        import diffusers
+
+        if name not in self._schedulers:
+            cls_name, overrides = SCHEDULERS[name]  # type: ignore[index]
+            base = self._schedulers[None].config
+            self._schedulers[name] = getattr(diffusers, cls_name).from_config(base, **overrides)
+        self.pipeline.scheduler = self._schedulers[name]
+
+    def _prompt_kwargs(self, chunk: list[_Item], cfg: float) -> dict[str, Any]:
+        """``prompt_embeds`` (+ negatives when ``cfg > 1``; + pooled ones for SDXL) for ``chunk``."""
+        import torch
+
+        out: dict[str, Any] = {}
+        sides = [("", [it.prompt for it in chunk], False)]
+        if cfg > 1:
+            sides.append(("negative_", [it.negative for it in chunk], True))
+        for prefix, texts, negative in sides:
+            pairs = [self._embedding(t, negative) for t in texts]
+            out[prefix + "prompt_embeds"] = torch.cat([p[0] for p in pairs])
+            if pairs[0][1] is not None:
+                out[prefix + "pooled_prompt_embeds"] = torch.cat([p[1] for p in pairs])
+        return out
+
+    def _embedding(self, text: str, negative: bool = False) -> tuple[Any, Any]:
+        """``(embeds [1, 77, D], pooled [1, D2] or None)`` for ``text``, encoded once and cached.
+        SDXL's empty negative prompt is zeros when the model asks (``force_zeros_for_empty_prompt``)."""
+        import torch
+
+        pipe = self.pipeline
+        zeros = negative and text == "" and bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
+        key = ("\0zeros" if zeros else "") + text
+        if key in self._embeds:
+            self._embeds.move_to_end(key)
+            return self._embeds[key]
+        if zeros:
+            embeds, pooled = self._embedding("")
+            value = (torch.zeros_like(embeds), None if pooled is None else torch.zeros_like(pooled))
+        else:
+            enc = pipe.encode_prompt(prompt=text, device=pipe._execution_device, num_images_per_prompt=1,
+                                     do_classifier_free_guidance=False)
+            value = (enc[0], enc[2] if len(enc) == 4 else None)
+        self._embeds[key] = value
+        while len(self._embeds) > _EMBED_CACHE:
+            self._embeds.popitem(last=False)
+        return value
+
+    def _decode(self, latents: Any) -> np.ndarray:
+        """``(B, H, W, 3)`` uint8 from latents; float32 retry when half precision gives NaN/inf."""
+        import torch
+
+        vae = self.pipeline.vae
+        z = latents / vae.config.scaling_factor
+        fp32 = self._vae_fp32 or (vae.dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False)))
+        out = _vae_decode(vae, z, fp32)
+        if not bool(torch.isfinite(out).all()) and not fp32 and vae.dtype != torch.float32:
+            log.warning("VAE decode in %s produced NaN/inf; retrying in float32 (kept from now on)", vae.dtype)
+            self._vae_fp32 = True
+            out = _vae_decode(vae, z, True)
+        out = (out / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        return (out * 255).round().astype(np.uint8)
+
+    def _screen(self, chunk: list[_Item], images: list[np.ndarray]) -> list[tuple[np.ndarray, bool]]:
+        """Safety checker (when on): flagged images are replaced by the job's original crop."""
+        if not self.safety_checker:
+            return [(img, False) for img in images]
+        import torch
+        from PIL import Image
+
+        checker, processor = self._safety_models()
+        pixels = processor([Image.fromarray(i) for i in images], return_tensors="pt").pixel_values
+        pixels = pixels.to(self.pipeline._execution_device, dtype=self.dtype)
+        with torch.no_grad():
+            _, flags = checker(clip_input=pixels, images=[i.astype(np.float32) / 255 for i in images])
+        out = []
+        for item, img, flag in zip(chunk, images, flags):
+            out.append((item.original.copy(), True) if flag else (img, False))
+        return out
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _opt(value: Any, cfg: Any, field: str, default: Any) -> Any:
+    """``value`` if given, else ``cfg.<field>`` if the config has that field, else ``default``."""
+    if value is not None:
+        return value
+    found = getattr(cfg, field, None)
+    return default if found is None else found
+
+
+def _dtype_name(name: str) -> str:
+    key = _DTYPE_ALIASES.get(str(name).lower(), str(name).lower())
+    if key not in DTYPES:
+        raise ConfigError(f"unknown dtype {name!r}; choose one of: {', '.join(DTYPES)}")
+    return key
+
+
+def _pick_device(requested: str | None) -> Any:
+    import torch
+
+    if requested:
+        try:
+            return torch.device(requested)
+        except RuntimeError:
+            raise ConfigError(f"unknown device {requested!r}; use e.g. cpu, cuda, cuda:1") from None
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _pick_dtype(device: Any, name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name == "float16" and device.type == "cpu":
+        raise ConfigError("dtype float16 needs a GPU; use float32 (or bfloat16) on the CPU")
+    return getattr(torch, name)
+
+
+def _place(pipe: Any, device: Any, offload: bool) -> None:
+    """Move ``pipe`` to ``device`` (model CPU offload on CUDA when ``offload``); channels-last UNet on CUDA."""
+    import torch
+
+    if offload and device.type == "cuda":
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        if offload:
+            log.info("cpu_offload only applies on CUDA; running on %s", device)
+        if pipe.device != device:
+            pipe.to(device)
+    if device.type == "cuda":
+        pipe.unet.to(memory_format=torch.channels_last)
+
+
+def _vae_decode(vae: Any, z: Any, fp32: bool) -> Any:
+    """``vae.decode(z)`` as float32 output; with ``fp32`` the VAE runs in float32 for this call only
+    (it must stay in the pipeline dtype for the pipeline's own encodes)."""
+    import torch
+
+    dtype = vae.dtype
+    # torch.nn.Module.to: diffusers' ModelMixin.to logs a warning on every dtype cast.
+    if fp32 and dtype != torch.float32:
+        torch.nn.Module.to(vae, torch.float32)
+    try:
+        return vae.decode(z.to(vae.dtype), return_dict=False)[0].float()
+    finally:
+        if vae.dtype != dtype:
+            torch.nn.Module.to(vae, dtype)
+
+
+def _check_job(job: InpaintJob) -> None:
+    img, mask = job.image, job.mask
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"inpaint job image must be (h, w, 3) uint8, is {getattr(img, 'shape', None)} {getattr(img, 'dtype', None)}")
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != img.shape[:2]:
+        raise ValueError(f"inpaint job mask must be (h, w) uint8 matching the image, is {getattr(mask, 'shape', None)}")
+    if min(img.shape[:2]) < 8:
+        raise ValueError(f"inpaint job crop must be at least 8x8 pixels, is {img.shape[1]}x{img.shape[0]}")
+
+
+def _up8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+def _items(index: int, job: InpaintJob, s: _Settings) -> Iterator[_Item]:
+    """The ``s.candidates`` images to generate for job ``index``."""
+    image = _prefill(job.image, job.mask) if s.masked_content == "fill" else job.image
+    h, w = job.mask.shape
+    pad = ((0, s.height - h), (0, s.width - w))
+    padded = np.pad(image, (*pad, (0, 0)), mode="edge")
+    mask = np.pad(np.where(job.mask >= 128, 255, 0).astype(np.uint8), pad)
+    for k in range(s.candidates):
+        yield _Item(index, k, candidate_seed(job.seed, k), padded, mask, job.prompt, job.negative_prompt, job.image)
+
+
+def _prefill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``masked_content="fill"``: masked pixels replaced by a smooth fill from their surroundings."""
+    import cv2
+
+    h, w = mask.shape
+    scale = min(1.0, 128 / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_mask = (cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST) >= 128).astype(np.uint8)
+    filled = cv2.inpaint(small, small_mask, 3, cv2.INPAINT_TELEA)
+    filled = cv2.GaussianBlur(cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC), (0, 0), 2)
+    return np.where(mask[..., None] >= 128, filled, image).astype(np.uint8)
+
+
+def _groups(items: list[_Item], settings: list[_Settings]) -> list[list[_Item]]:
+    """Items grouped by their job's batching key, in first-seen order."""
+    groups: dict[tuple[Any, ...], list[_Item]] = {}
+    for item in items:
+        groups.setdefault(settings[item.job].key, []).append(item)
+    return list(groups.values())
+
+
+def _chunks(group: list[_Item], max_batch: int) -> list[list[_Item]]:
+    """``group`` split into the fewest chunks of at most ``max_batch``, sizes differing by at most 1."""
+    n = math.ceil(len(group) / max_batch)
+    size, extra = divmod(len(group), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(group[start:end])
+        start = end
+    return out
+
+
+@contextmanager
+def _latent_init(pipe: Any, mode: str, chunk: list[_Item]) -> Iterator[None]:
+    """For this call, replace the masked part of the initial latents by seeded noise
+    (``latent_noise``) or zeros (``latent_nothing``), noised to the start timestep with the
+    same noise as the rest. Wraps ``pipe.prepare_latents`` on the instance and restores it."""
+    import torch
+
+    original = pipe.prepare_latents
+
+    def prepare_latents(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        if kwargs.get("is_strength_max", True) or kwargs.get("timestep") is None:
+            return out
+        latents, noise = out[0], out[1]
+        masks = torch.from_numpy(np.stack([it.mask for it in chunk])[:, None] >= 128).float()
+        m = torch.nn.functional.interpolate(masks, size=latents.shape[-2:]).to(latents)
+        if mode == "latent_nothing":
+            fill = torch.zeros_like(latents)
+        else:
+            gens = [torch.Generator("cpu").manual_seed(it.seed + _FILL_SEED_OFFSET) for it in chunk]
+            fill = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in gens]).to(latents)
+        start = pipe.scheduler.add_noise(fill, noise, kwargs["timestep"])
+        return (latents * (1 - m) + start * m, *out[1:])
+
+    pipe.prepare_latents = prepare_latents
+    try:
+        yield
+    finally:
+        del pipe.prepare_latents
+
+
+def _result(job: InpaintJob, s: _Settings, outputs: list[Any]) -> InpaintResult:
+    """The job's :class:`InpaintResult` from its ``(image, blocked)`` outputs (``None``: empty mask)."""
+    if not job.mask.any():
+        return InpaintResult(candidates=(job.image.copy(),), info={"skipped": "empty mask"})
+    info: dict[str, Any] = {
+        "seeds": [candidate_seed(job.seed, k) for k in range(s.candidates)], "strength": s.strength,
+        "steps": s.steps, "denoise_steps": int(s.steps * s.strength), "cfg": s.cfg,
+        "scheduler": s.scheduler or "model default", "masked_content": s.masked_content,
+    }
+    if s.notes:
+        info["notes"] = list(s.notes)
+    blocked = [k for k, (_, flag) in enumerate(outputs) if flag]
+    if blocked:
+        info["blocked"] = "safety_checker"
+        info["blocked_candidates"] = blocked
+    return InpaintResult(candidates=tuple(img for img, _ in outputs), info=info)
+
+
+@INPAINTERS.register(
+    "diffusers", requires=("torch", "diffusers", "transformers"), extra="sd",
+    summary="Stable Diffusion 1.x/SDXL inpainting via diffusers (A1111/ComfyUI .safetensors, diffusers folders, HF cache)",
+)
+def _build_diffusers(cfg: InpainterConfig) -> DiffusionInpainter:
+    return DiffusionInpainter(cfg)

@@ -1,0 +1,2 @@
+"""This folder is where users put model files (weights are never committed). It is also
+packaged as ``autofix.models`` so installs carry ``manifest.json``."""
