@@ -207,10 +207,18 @@ def config_hash(config: BaseModel) -> str:
     return hashlib.sha256(canonical_json(config.model_dump(mode="json")).encode()).hexdigest()
 
 
+def _presets_dir() -> Any:
+    """The shipped presets: package data ``autofix.configs`` when installed, else the
+    repository's ``configs/`` (running from a source checkout)."""
+    try:
+        return resources.files("autofix.configs")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
 def preset_names() -> list[str]:
     """Names of the presets shipped in ``configs/``."""
-    root = resources.files("autofix.configs")
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in _presets_dir().iterdir() if p.name.endswith(".yaml"))
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:
@@ -227,7 +235,7 @@ def preset_dict(name: str) -> dict[str, Any]:
     """The raw mapping of a shipped preset."""
     if name not in preset_names():
         raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}")
-    text = resources.files("autofix.configs").joinpath(f"{name}.yaml").read_text("utf-8")
+    text = _presets_dir().joinpath(f"{name}.yaml").read_text("utf-8")
     data = _read_yaml(text, f"preset {name}")
     data.setdefault("preset", name)
     return data

@@ -46,9 +46,10 @@ class Backends:
     _inpainters: dict[str, Inpainter] = field(default_factory=dict)
 
     @property
-    def allow_pickle(self) -> bool:
-        """Whether pickle-based model files outside the manifest may be loaded."""
-        return self.config.inpainter.allow_pickle
+    def allow_pickle(self) -> bool | None:
+        """True if ``--allow-pickle`` was given; None lets backends fall back to
+        ``$AUTOFIX_ALLOW_PICKLE`` (pickles outside the manifest are refused otherwise)."""
+        return True if self.config.inpainter.allow_pickle else None
 
     def refiner(self, cfg: DetectorConfig) -> Any:
         """The SAM/GrabCut refiner ``cfg`` asks for (built once), or None."""
