@@ -163,6 +163,12 @@ class InpainterConfig(_Strict):
     classical_radius: Annotated[int, Field(ge=1, le=64)] = 5
     device: str | None = None
     allow_pickle: bool = False
+    max_batch: Annotated[int, Field(ge=1, le=64)] = Field(8, description="most crops per diffusion pipeline call")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    cpu_offload: bool = False
+    safety_checker: bool = False
+    config_dir: str | None = Field(None, description="architecture folder for single-file checkpoints "
+                                   "(default: the shipped SD1.5/SDXL config matching the file)")
 
 
 class OutputConfig(_Strict):

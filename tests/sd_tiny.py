@@ -179,7 +179,8 @@ def _vae_ldm_key(key: str, n_blocks: int) -> tuple[str, bool]:
     side = p[0]
     if p[1] == "mid_block":
         if p[2] == "resnets":
-            return f"{side}.mid.block_{int(p[3]) + 1}." + ".".join(p[4:]).replace("conv_shortcut", "nin_shortcut"), False
+            rest = ".".join(p[4:]).replace("conv_shortcut", "nin_shortcut")
+            return f"{side}.mid.block_{int(p[3]) + 1}.{rest}", False
         attn = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out": "proj_out"}
         tail = p[5:] if p[4] != "to_out" else p[6:]
         return f"{side}.mid.attn_1.{attn[p[4]]}." + ".".join(tail), p[4] != "group_norm" and p[-1] == "weight"

@@ -147,17 +147,18 @@ def test_family_and_channels_from_checkpoint_keys(tiny, tmp_path):
 
 
 def test_production_picks_shipped_config_by_family(tiny):
-    for name, folder in [("sd15-inpainting", "sd15-inpainting"), ("sd15", "sd15"), ("sdxl-inpainting", "sdxl-inpainting")]:
+    for name in ("sd15-inpainting", "sd15", "sdxl-inpainting"):
         cfg = InpainterConfig(backend="diffusers", model=str(tiny[name].single_file))
-        assert resolve_model(cfg).config_dir == SD_CONFIGS / folder
+        assert resolve_model(cfg).config_dir == SD_CONFIGS / name
 
 
-def test_ckpt_refused_without_allow_pickle_then_loaded_weights_only(tiny, tmp_path, inp9):
+def test_ckpt_refused_without_allow_pickle_then_loaded_weights_only(tiny, tmp_path, inp9, monkeypatch):
+    monkeypatch.delenv("AUTOFIX_ALLOW_PICKLE", raising=False)
     pipe = build_tiny_pipeline("sd15", 9, seed=0)  # same weights as tiny["sd15-inpainting"]
     ckpt = save_single_file(pipe, tmp_path / "model.ckpt")
     with pytest.raises(UnsafeModelFile) as err:
         _inpainter(ckpt, tiny["sd15-inpainting"].config_dir)
-    assert "allow_pickle" in str(err.value) and "\n" not in str(err.value)
+    assert "--allow-pickle" in str(err.value) and "\n" not in str(err.value)
     inp = _inpainter(ckpt, tiny["sd15-inpainting"].config_dir, allow_pickle=True)
     job = _job()
     np.testing.assert_array_equal(inp.inpaint([job])[0].candidates[0], inp9.inpaint([job])[0].candidates[0])
@@ -214,6 +215,19 @@ def test_missing_model_errors_say_which_file_and_where(tiny, tmp_path, monkeypat
         _inpainter(tiny["sd15"].single_file, tmp_path / "nocfg")
     with pytest.raises(ConfigError, match="needs inpainter.model"):
         DiffusionInpainter(InpainterConfig(backend="diffusers"))
+
+
+def test_manifest_name_is_found_where_models_are_kept(tiny, tmp_path, monkeypatch):
+    """A bare manifest name resolves like every autofix model; missing, the error says where to put it."""
+    store = tmp_path / "store"
+    store.mkdir()
+    monkeypatch.setenv("AUTOFIX_MODELS", str(store))
+    with pytest.raises(ModelNotFound, match=re.escape(f"put sd-v1-5-inpainting.safetensors at {store}")):
+        _inpainter("sd15_inpainting")
+    shutil.copy(tiny["sd15-inpainting"].single_file, store / "sd-v1-5-inpainting.safetensors")
+    inp = _inpainter("sd15_inpainting")
+    assert inp.source.path == store / "sd-v1-5-inpainting.safetensors"
+    assert inp.source.config_dir == SD_CONFIGS / "sd15-inpainting"
 
 
 # ---------------------------------------------------------------- registry and describe
@@ -334,7 +348,8 @@ def test_schedulers_by_name(inp9, name):
 
 
 def test_unknown_scheduler_and_bad_params_fail_before_any_work(inp9):
-    with pytest.raises(ConfigError, match=re.escape("unknown scheduler 'k_lms_magic'; choose one of: " + ", ".join(SCHEDULERS))):
+    names = ", ".join(SCHEDULERS)
+    with pytest.raises(ConfigError, match=re.escape(f"unknown scheduler 'k_lms_magic'; choose one of: {names}")):
         inp9.inpaint([_job(), _job(scheduler="k_lms_magic")])
     with pytest.raises(ConfigError, match="strength"):
         inp9.inpaint([_job(strength=1.5)])

@@ -34,6 +34,11 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str) -> None:
     m.add_argument("--model-dir", help="an A1111 models/Stable-diffusion or ComfyUI models/checkpoints folder")
     m.add_argument("--device", help="torch device for the diffusion model (default: cuda if available, else cpu)")
     m.add_argument("--allow-pickle", action="store_true", help="allow loading pickle-based .ckpt/.pt files not in the manifest")
+    m.add_argument("--max-batch", type=int, help="most crops per pipeline call (default 8)")
+    m.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
+    m.add_argument("--cpu-offload", action="store_true", help="CUDA: keep only the running component on the GPU")
+    m.add_argument("--safety-checker", action="store_true", help="run the SD safety checker; flagged regions keep their pixels")
+    m.add_argument("--model-config", help="architecture folder for a single-file checkpoint (default: shipped)")
     m.add_argument("--prompt"); m.add_argument("--negative-prompt")
     m.add_argument("--steps", type=int); m.add_argument("--strength", type=float)
     m.add_argument("--cfg", type=float); m.add_argument("--seed", type=int)
@@ -121,7 +126,9 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "faces+hand
                  for dest, key in _STAGE_FLAGS.items() if getattr(args, dest, None) is not None]
     inpainter = {k: v for k, v in {
         "backend": args.inpainter, "model": args.model, "model_dir": args.model_dir,
-        "device": args.device, "allow_pickle": args.allow_pickle or None}.items() if v is not None}
+        "device": args.device, "allow_pickle": args.allow_pickle or None, "max_batch": args.max_batch,
+        "dtype": args.dtype, "cpu_offload": args.cpu_offload or None, "safety_checker": args.safety_checker or None,
+        "config_dir": args.model_config}.items() if v is not None}
     patch: dict[str, Any] = {"inpainter": inpainter} if inpainter else {}
     if args.format:
         patch["output"] = {"format": args.format}

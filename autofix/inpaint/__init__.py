@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import InpainterConfig
 from .base import INPAINTERS, Inpainter
 
-from . import classical  # noqa: F401,E402  (registers "classical")
+from . import classical, diffusion  # noqa: F401,E402  (register "classical", "diffusers"; torch stays unimported)
 
 
 def build_inpainter(name: str, cfg: InpainterConfig) -> Inpainter:

@@ -16,13 +16,17 @@ Three kinds of source (:func:`resolve_model`):
   downloaded only when ``HF_HUB_OFFLINE`` is not set.
 
 ``model_dir`` points at a folder of models (an A1111 or ComfyUI install root works too);
-``model`` then picks one by name (:func:`list_models`, :func:`pick_model`).
+``model`` then picks one by name (:func:`list_models`, :func:`pick_model`). A bare name
+that is none of the above (e.g. the manifest's ``sd15_inpainting``) is looked up like every
+other autofix model (:func:`autofix.modelstore.resolve`, task ``inpaint``).
 
 Errors are one line: :class:`~autofix.errors.ModelNotFound` says which file is missing and
-where to put it, :class:`~autofix.errors.UnsafeModelFile` refuses pickle files unless
-``allow_pickle`` (then they are read with ``torch.load(weights_only=True)`` only, never with
-full unpickling), :class:`UnsupportedModel` names what cannot be used. Heavy modules
-(torch, diffusers, transformers) are imported inside functions.
+where to put it; :class:`~autofix.errors.UnsafeModelFile` refuses pickle files
+(``.ckpt``/``.pt``/``.pth``/``.bin``) unless ``allow_pickle``, ``$AUTOFIX_ALLOW_PICKLE`` or the
+model manifest allows them (:func:`autofix.modelstore.check_pickle`) — and even then they are
+read with ``torch.load(weights_only=True)`` only, never fully unpickled;
+:class:`UnsupportedModel` names what cannot be used. Heavy modules (torch, diffusers,
+transformers) are imported inside functions.
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
 #: Suffixes read with ``torch.load`` (pickle); refused unless ``allow_pickle``.
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 #: ``(family, unet in_channels)`` → shipped config folder name.
-SHIPPED_CONFIGS = {("sd1", 4): "sd15", ("sd1", 9): "sd15-inpainting", ("sdxl", 4): "sdxl", ("sdxl", 9): "sdxl-inpainting"}
+SHIPPED_CONFIGS = {
+    ("sd1", 4): "sd15", ("sd1", 9): "sd15-inpainting", ("sdxl", 4): "sdxl", ("sdxl", 9): "sdxl-inpainting",
+}
 
 _UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -126,31 +132,37 @@ def resolve_model(cfg: Any, *, config_dir: str | Path | None = None) -> Resolved
 
 
 def _locate(model: str | None, root: Path | None) -> tuple[Path, str | None]:
-    """The file or folder ``model`` names (or the only model in ``root``), and its repo id if any."""
+    """The file or folder ``model`` names (or the only model in ``root``), and its repo id if any.
+
+    Tried in order: an existing path; a model in ``root`` (``model_dir``); a Hugging Face repo
+    id (``owner/name``); a name in the model manifest / search folders (:mod:`autofix.modelstore`).
+    """
+    from .. import modelstore
+
     if model is None:
         return pick_model(root, None).path, None  # type: ignore[arg-type]
     path = Path(model).expanduser()
     if path.exists():
         return path.resolve(), None
+    repo_like = bool(_REPO_ID.match(model)) and path.suffix.lower() not in CHECKPOINT_SUFFIXES
     if root is not None and not path.is_absolute():
         try:
             return pick_model(root, model).path, None
         except ModelNotFound:
-            if not _REPO_ID.match(model):
+            if not repo_like and modelstore.find_entry(model, "inpaint") is None:
                 raise
-    if _REPO_ID.match(model) and path.suffix not in CHECKPOINT_SUFFIXES:
+    if repo_like:
         return hf_snapshot(model), model
-    raise ModelNotFound(
-        f"model file {path.resolve()} does not exist: put the .safetensors checkpoint there, or set inpainter.model "
-        "to an existing file, a diffusers folder or a Hugging Face repo id in the local cache"
-    )
+    # Bare manifest names (``sd15_inpainting``) and file names are looked up where
+    # `autofix models pull` puts them; the error says where to put a missing file.
+    return modelstore.resolve(model, task="inpaint"), None
 
 
 def _resolve_file(path: Path, allow_pickle: bool, config_dir: str | Path | None) -> ResolvedModel:
     family, in_channels = inspect_checkpoint(path, allow_pickle=allow_pickle)
     folder = Path(config_dir).resolve() if config_dir else shipped_config_dir(family, in_channels)
     if not (folder / "model_index.json").is_file():
-        raise ModelNotFound(f"architecture config {folder / 'model_index.json'} is missing (needed to load {path.name})")
+        raise ModelNotFound(f"architecture config {folder / 'model_index.json'} is missing (needed for {path.name})")
     return ResolvedModel("single_file", path, family, in_channels, config_dir=folder)
 
 
@@ -200,7 +212,11 @@ def hf_snapshot(repo_id: str) -> Path:
             ) from None
     patterns = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"]
     ignore = ["*.fp16.safetensors", "*non_ema*", "*.ema.*", "safety_checker/*"]
-    return Path(snapshot_download(repo_id, allow_patterns=patterns, ignore_patterns=ignore))
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, ignore_patterns=ignore))
+    except Exception as exc:  # noqa: BLE001 - network, auth and not-found errors alike
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelNotFound(f"Hugging Face model {repo_id} could not be downloaded: {first}") from None
 
 
 # ---------------------------------------------------------------- model folders
@@ -225,8 +241,13 @@ def list_models(model_dir: str | Path) -> list[ModelEntry]:
     under ``model_dir``, recursively, sorted by name (case-insensitive). Hidden entries are skipped."""
     root = models_root(model_dir)
     found: list[ModelEntry] = []
+    seen: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         here = Path(folder)
+        if os.path.realpath(here) in seen:  # a symlink loop (linked model folders are common)
+            dirs.clear()
+            continue
+        seen.add(os.path.realpath(here))
         if (here / "model_index.json").is_file() and here != root:
             found.append(ModelEntry(here.relative_to(root).as_posix(), here, "diffusers"))
             dirs.clear()
@@ -253,7 +274,8 @@ def pick_model(model_dir: str | Path, name: str | None) -> ModelEntry:
     if name is None:
         if len(entries) == 1:
             return entries[0]
-        raise ConfigError(f"{len(entries)} models in {root}; choose one with inpainter.model: {_names(e.name for e in entries)}")
+        names = _names(e.name for e in entries)
+        raise ConfigError(f"{len(entries)} models in {root}; choose one with inpainter.model: {names}")
     key = name.replace("\\", "/").lower()
     tiers = (
         lambda e: e.path.relative_to(root).as_posix().lower() == key,
@@ -286,16 +308,23 @@ def check_diffusers_folder(folder: Path, *, allow_pickle: bool) -> None:
         sub = folder / name
         weights = list(sub.glob("*.safetensors")) if sub.is_dir() else []
         pickles = [p for p in sub.glob("*") if p.suffix in PICKLE_SUFFIXES] if sub.is_dir() else []
-        if not weights and pickles and not allow_pickle:
+        if not weights and pickles and not pickle_allowed(allow_pickle):
             raise UnsafeModelFile(
-                f"{pickles[0]} is a pickle file (it can run code when loaded); convert it to .safetensors "
-                "or set inpainter.allow_pickle: true"
+                f"{pickles[0]}: refusing to load a pickle file (pickles can run code); convert it to "
+                ".safetensors, or use --allow-pickle (or AUTOFIX_ALLOW_PICKLE=1) if you trust it"
             )
         if not weights and not pickles:
             raise ModelNotFound(f"{sub} has no weights: put the {name}'s *.safetensors file there")
     for name in ("tokenizer", "tokenizer_2"):
         if _listed(index, name) and not _has_tokenizer_files(folder / name):
-            raise ModelNotFound(f"{folder / name} has no tokenizer files: put vocab.json + merges.txt or tokenizer.json there")
+            raise ModelNotFound(f"{folder / name} has no tokenizer files: put vocab.json + merges.txt there")
+
+
+def pickle_allowed(allow_pickle: bool) -> bool:
+    """``allow_pickle`` (the config flag), else ``$AUTOFIX_ALLOW_PICKLE``."""
+    from .. import modelstore
+
+    return modelstore.pickle_allowed(True if allow_pickle else None)
 
 
 def _listed(index: dict[str, Any], name: str) -> bool:
@@ -358,12 +387,12 @@ def _pickle_shapes(path: Path, allow_pickle: bool) -> dict[str, tuple[int, ...]]
 
 
 def check_pickle_allowed(path: Path, allow_pickle: bool) -> None:
-    """Raise :class:`UnsafeModelFile` for a pickle-format file unless ``allow_pickle``."""
-    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
-        raise UnsafeModelFile(
-            f"{path} is a pickle file (it can run code when loaded); convert it to .safetensors "
-            "or set inpainter.allow_pickle: true"
-        )
+    """Raise :class:`UnsafeModelFile` for a pickle-format file unless ``allow_pickle``,
+    ``$AUTOFIX_ALLOW_PICKLE`` or the model manifest trusts it (:func:`autofix.modelstore.check_pickle`)."""
+    from .. import modelstore
+
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        modelstore.check_pickle(path, True if allow_pickle else None)
 
 
 def torch_load_weights(path: Path) -> dict[str, Any]:
@@ -391,7 +420,8 @@ def torch_load_weights(path: Path) -> dict[str, Any]:
 def _family_from_shapes(shapes: dict[str, tuple[int, ...]], path: Path) -> tuple[str, int]:
     if _UNET_IN not in shapes:
         raise UnsupportedModel(
-            f"{path}: not a full Stable Diffusion checkpoint (no {_UNET_IN}); LoRAs, VAEs and UNet-only files cannot be used"
+            f"{path}: not a full Stable Diffusion checkpoint (no {_UNET_IN}); LoRAs, VAEs and UNet-only files "
+            "cannot be used"
         )
     in_channels = int(shapes[_UNET_IN][1])
     keys = shapes.keys()
@@ -400,11 +430,11 @@ def _family_from_shapes(shapes: dict[str, tuple[int, ...]], path: Path) -> tuple
     elif any(k.startswith("cond_stage_model.transformer.") for k in keys):
         family = "sd1"
     elif any(k.startswith(("cond_stage_model.model.", "conditioner.embedders.0.model.")) for k in keys):
-        raise UnsupportedModel(f"{path}: SD 2.x / SDXL-refiner checkpoints are not supported; use an SD1.x or SDXL model")
+        raise UnsupportedModel(f"{path}: SD 2.x / SDXL-refiner checkpoints are not supported; use SD1.x or SDXL")
     else:
         raise UnsupportedModel(f"{path}: no SD1.x or SDXL text encoder keys; cannot tell the model family")
     if in_channels not in (4, 9):
-        raise UnsupportedModel(f"{path}: UNet has {in_channels} input channels; only 4 (regular) or 9 (inpainting) work")
+        raise UnsupportedModel(f"{path}: UNet has {in_channels} input channels; only 4 (regular) or 9 (inpainting)")
     if not any(k.startswith("first_stage_model.") for k in keys):
         raise UnsupportedModel(f"{path}: no VAE (first_stage_model.*) in the checkpoint")
     return family, in_channels
@@ -505,7 +535,8 @@ def _load_folder(source: ResolvedModel, dtype: Any, allow_pickle: bool) -> Any:
         extra = {"safety_checker": None, "requires_safety_checker": False}
     variant = "fp16" if _only_fp16_weights(source.path) else None
     return AutoPipelineForInpainting.from_pretrained(
-        str(source.path), local_files_only=True, use_safetensors=None if allow_pickle else True, variant=variant,
+        str(source.path), local_files_only=True, use_safetensors=None if pickle_allowed(allow_pickle) else True,
+        variant=variant,
         **_dtype_kwarg(dtype), **extra,
     )
 
@@ -531,7 +562,7 @@ def load_safety_checker(source: ResolvedModel, *, allow_pickle: bool = False) ->
     from transformers import CLIPImageProcessor
 
     checker_dir, fe_dir = _safety_checker_dirs(source)
-    kw = {"local_files_only": True, "use_safetensors": None if allow_pickle else True}
+    kw = {"local_files_only": True, "use_safetensors": None if pickle_allowed(allow_pickle) else True}
     checker = StableDiffusionSafetyChecker.from_pretrained(str(checker_dir), **kw)
     return checker.eval(), CLIPImageProcessor.from_pretrained(str(fe_dir), local_files_only=True)
 
@@ -567,9 +598,6 @@ def model_sha256(source: ResolvedModel) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-_HASHES: dict[str, str] = {}
-
-
 def hash_cache_path() -> Path:
     """Persistent hash cache: ``$AUTOFIX_CACHE_DIR``, else ``$XDG_CACHE_HOME/autofix``, else
     ``~/.cache/autofix``; file ``model-sha256.json``."""
@@ -580,24 +608,19 @@ def hash_cache_path() -> Path:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Full sha256 of ``path`` (the hash A1111 and model sites show), computed once per
-    ``(absolute path, size, mtime)`` and remembered in memory and in :func:`hash_cache_path`,
-    so a multi-GB checkpoint is read in full only the first time."""
+    """Full sha256 of ``path`` (the hash A1111 and model sites show), remembered per
+    ``(absolute path, size, mtime)`` in :func:`hash_cache_path`, so a multi-GB checkpoint is
+    read in full once, not at every run's start."""
+    from .. import modelstore
+
     path = Path(path).resolve()
     st = path.stat()
     key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-    if key in _HASHES:
-        return _HASHES[key]
     cache_file = hash_cache_path()
     disk = _load_hash_cache(cache_file)
     if key not in disk:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(8 << 20), b""):
-                digest.update(chunk)
-        disk[key] = digest.hexdigest()
+        disk[key] = modelstore.sha256_file(path)  # also remembered there for this process
         _store_hash_cache(cache_file, disk)
-    _HASHES[key] = disk[key]
     return disk[key]
 
 

@@ -113,8 +113,9 @@ class Backends:
         if name == "classical":
             inp: dict[str, Any] = {"name": name, "method": icfg.classical_method, "radius": icfg.classical_radius}
         elif name == "diffusers":
-            inp = {"name": name, "model": _file_identity(icfg.model) or icfg.model, "model_dir": icfg.model_dir,
-                   "device": icfg.device}
+            inp = {"name": name, "model": _file_identity(icfg.model) or icfg.model,
+                   "settings": icfg.model_dump(mode="json", exclude={"backend", "model", "classical_method",
+                                                                     "classical_radius", "allow_pickle"})}
         else:
             inp = {"name": None, "reason": self.skip_reason(stage)}
         return {

@@ -296,10 +296,12 @@ class ImageRunner:
         out, records = image, []
         for region, job, result in zip(regions, jobs, results):
             blocked = result.info.get("blocked")
-            choice = None if blocked else choose(detector, stage.label, job.image, result.candidates)
+            pasted = [paste_crop(out, c, region.soft_mask, region.crop) for c in result.candidates]
+            choice = None if blocked else choose(detector, stage.label, _window(out, region),
+                                                 tuple(_window(p, region) for p in pasted))
             keep = choice is not None and choice.index is not None
             if keep:
-                out = paste_crop(out, result.candidates[choice.index], region.soft_mask, region.crop)
+                out = pasted[choice.index]
             reason = f"blocked: {blocked}" if blocked else ("" if keep else choice.reason)
             records.append(region_record(region, stage, repainted=keep, reason=reason, seed=job.seed,
                                          choice=choice, info=result.info, prompt=job.prompt,
@@ -387,6 +389,12 @@ class ImageRunner:
         plan = self.store.meta / "plans" / rel.parent / f"{rel.name}.plan.json"
         atomic_write_json(plan, {"input": rel.as_posix(), "config_hash": self.config_hash, "stages": stage_records})
         return ImageOutcome(rel, "dry_run", _detail(stage_records), regions=regions, timings=timings)
+
+
+def _window(image: np.ndarray, region: PlannedRegion) -> np.ndarray:
+    """The region's crop box of ``image`` at full resolution (what best-of-N scores)."""
+    x0, y0, x1, y1 = region.crop.box
+    return np.ascontiguousarray(image[y0:y1, x0:x1])
 
 
 def _union(regions: list[PlannedRegion], shape_hw: tuple[int, int]) -> np.ndarray:

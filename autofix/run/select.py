@@ -64,14 +64,20 @@ class Choice:
 
 
 def choose(detector: Detector, label: str, original: np.ndarray, candidates: tuple[np.ndarray, ...]) -> Choice:
-    """Pick the best candidate, or keep the original if none scores at least as well.
+    """Pick the best candidate, or keep the original if none scores at least as well —
+    or if the detector finds the part in no candidate at all (no evidence of a fix).
 
+    ``original`` and ``candidates`` are ``(h, w, 3)`` uint8 views of the same window
+    (the executor passes the region's crop box at full resolution, candidates already
+    composited through the soft mask, so the detector sees them in context).
     A single candidate is taken without scoring (nothing to choose between)."""
     if len(candidates) == 1:
         return Choice(0, float("nan"), (), "single candidate")
     base = crop_score(detector, original, label)
     scores = tuple(crop_score(detector, c, label) for c in candidates)
     best = int(np.argmax(scores))
+    if scores[best] <= 0.0:
+        return Choice(None, base, scores, f"kept original: the detector finds no {label} in any candidate")
     if scores[best] >= base:
         return Choice(best, base, scores, f"candidate {best} scored {scores[best]:.3f} >= original {base:.3f}")
     return Choice(None, base, scores, f"kept original: best candidate {scores[best]:.3f} < original {base:.3f}")
