@@ -74,12 +74,13 @@ class Fixer:
         """The lazily built detectors and inpainters (shared by every call)."""
         return self._runner.backends
 
-    def fix_array(self, rgb: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Fix one ``(H, W, 3)`` uint8 RGB array; returns the new array and stage records."""
+    def fix_array(self, rgb: np.ndarray, info: Any = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Fix one ``(H, W, 3)`` uint8 RGB array; returns the new array and stage records.
+        ``info`` (:class:`~autofix.io.metadata.GenerationInfo`) fills ``{prompt}`` templates."""
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"image array must be (H, W, 3) uint8 RGB, is {getattr(rgb, 'shape', None)} "
                              f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
-        return self._runner.process_array(np.ascontiguousarray(rgb))
+        return self._runner.process_array(np.ascontiguousarray(rgb), info)
 
     def fix_one(self, image: ImageLike) -> FixResult:
         """Fix one image given as a path, a ``PIL.Image`` or an RGB array."""

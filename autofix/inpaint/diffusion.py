@@ -45,6 +45,7 @@ import math
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -187,6 +188,30 @@ class DiffusionInpainter:
         self._schedulers: dict[str | None, Any] = {}
         self._vae_fp32 = False
         self._sha256: str | None = None
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, cfg: InpainterConfig | None = None, *, max_batch: int | None = None) -> "DiffusionInpainter":
+        """Wrap an already loaded diffusers *inpainting* pipeline (e.g. built with
+        ``AutoPipelineForInpainting.from_pipe(txt2img)``, which shares its weights). Nothing is
+        loaded or moved: the pipeline keeps its device and dtype."""
+        import torch
+
+        cfg = cfg or InpainterConfig(backend="diffusers")
+        self = cls.__new__(cls)
+        self.max_batch = int(_opt(max_batch, cfg, "max_batch", 8))
+        self.cpu_offload, self.safety_checker = False, bool(cfg.safety_checker)
+        self.allow_pickle = bool(cfg.allow_pickle)
+        unet = pipe.unet
+        family = "sdxl" if getattr(unet.config, "addition_embed_type", None) == "text_time" else "sd1"
+        path = Path(str(getattr(pipe.config, "_name_or_path", "") or "in-memory-pipeline"))
+        self.source = ResolvedModel("diffusers", path, family, int(unet.config.in_channels))
+        self.device = pipe._execution_device if hasattr(pipe, "_execution_device") else torch.device("cpu")
+        self.dtype = unet.dtype
+        self.name = f"diffusers:{self.source.stem}"
+        self._pipe, self._safety, self._embeds = pipe, None, OrderedDict()
+        self._schedulers = {None: pipe.scheduler}
+        self._vae_fp32, self._sha256 = False, "in-memory pipeline (not hashed)"
+        return self
 
     # ------------------------------------------------------------ protocol
 

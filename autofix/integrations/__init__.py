@@ -1,0 +1,1 @@
+"""Part 4: hooks into other tools (diffusers pipelines)."""

@@ -1,0 +1,117 @@
+"""Fix images straight out of a diffusers txt2img pipeline.
+
+    from autofix.integrations.diffusers import attach
+    pipe = StableDiffusionPipeline.from_pretrained(...)      # or StableDiffusionXLPipeline
+    attach(pipe, preset="faces+hands")                         # pipe(...).images come back fixed
+    images = pipe("portrait of a violinist").images
+    pipe.autofix.last_results                                  # per-image region records
+
+The repaint runs on an inpainting pipeline made with ``AutoPipelineForInpainting.from_pipe``,
+which shares the txt2img pipeline's modules (no second copy of the weights). A regular
+4-channel UNet inpaints through the re-noise-and-blend path. Each image inherits the call's
+prompt and negative prompt through the stage prompts' ``{prompt}``/``{negative_prompt}``
+templates, unless the config overrides them (per stage or per region).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..api import Fixer, FixResult
+from ..config import build_config
+from ..io.metadata import GenerationInfo
+
+
+class AutofixHook:
+    """What :func:`attach` installs as ``pipe.autofix``."""
+
+    def __init__(self, pipe: Any, fixer: Fixer, original_class: type) -> None:
+        self.pipe, self.fixer, self.original_class = pipe, fixer, original_class
+        self.last_results: list[FixResult] = []
+
+    def fix_images(self, images: Sequence[Any], prompts: Sequence[str] = (), negatives: Sequence[str] = ()) -> list[Any]:
+        """Fix PIL images (or ``(H, W, 3)`` float/uint8 arrays) with the prompts that made them."""
+        out, self.last_results = [], []
+        for i, image in enumerate(images):
+            info = GenerationInfo(_at(prompts, i), _at(negatives, i), source="diffusers")
+            rgb = _to_uint8(image)
+            fixed, stages = self.fixer.fix_array(rgb, info)
+            self.last_results.append(FixResult(_like(fixed, image), tuple(stages)))
+            out.append(_like(fixed, image))
+        return out
+
+
+def _at(values: Sequence[str], i: int) -> str:
+    return values[i % len(values)] if values else ""
+
+
+def _to_uint8(image: Any) -> np.ndarray:
+    if hasattr(image, "convert"):
+        return np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    return arr if arr.dtype == np.uint8 else np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _like(fixed: np.ndarray, original: Any) -> Any:
+    if hasattr(original, "convert"):
+        from PIL import Image
+
+        return Image.fromarray(fixed)
+    arr = np.asarray(original)
+    return fixed if arr.dtype == np.uint8 else fixed.astype(arr.dtype) / 255.0
+
+
+def _prompt_lists(args: tuple[Any, ...], kwargs: dict[str, Any], n_images: int) -> tuple[list[str], list[str]]:
+    prompt = kwargs.get("prompt", args[0] if args else None)
+    negative = kwargs.get("negative_prompt")
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt or [])
+    negatives = [negative] if isinstance(negative, str) else list(negative or [])
+    per = max(1, n_images // max(1, len(prompts)))  # num_images_per_prompt repeats each prompt
+    return [p for p in prompts for _ in range(per)], [n for n in negatives for _ in range(per)]
+
+
+def attach(pipe: Any, preset: str = "faces+hands", overrides: Sequence[str] = (), **patch: Any) -> AutofixHook:
+    """Make ``pipe(...)`` return fixed images. Returns the hook (also ``pipe.autofix``).
+
+    ``patch``/``overrides`` adjust the preset as in :func:`autofix.config.build_config`. The
+    images of ``output_type`` ``"pil"`` (default) and ``"np"`` are fixed; latents pass through.
+    """
+    from diffusers import AutoPipelineForInpainting
+
+    from ..inpaint.diffusion import DiffusionInpainter
+
+    if hasattr(pipe, "autofix"):
+        raise ValueError("autofix is already attached to this pipeline; call detach(pipe) first")
+    patch = dict(patch)
+    patch["inpainter"] = {**patch.get("inpainter", {}), "backend": "diffusers"}
+    config = build_config(preset, overrides=list(overrides), patch=patch)
+    fixer = Fixer(config)
+    inpaint_pipe = AutoPipelineForInpainting.from_pipe(pipe)
+    fixer.backends._inpainters["diffusers"] = DiffusionInpainter.from_pipeline(inpaint_pipe, config.inpainter)
+    hook = AutofixHook(pipe, fixer, type(pipe))
+    pipe.__class__ = _hooked_class(type(pipe))
+    pipe.autofix = hook
+    return hook
+
+
+def detach(pipe: Any) -> None:
+    """Undo :func:`attach`."""
+    hook = pipe.__dict__.pop("autofix", None)
+    if hook is not None:
+        pipe.__class__ = hook.original_class
+
+
+def _hooked_class(cls: type) -> type:
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        output = cls.__call__(self, *args, **kwargs)
+        images = getattr(output, "images", None)
+        if images is None or kwargs.get("output_type") in ("latent", "pt"):
+            return output
+        prompts, negatives = _prompt_lists(args, kwargs, len(images))
+        fixed = self.autofix.fix_images(list(images), prompts, negatives)
+        output.images = fixed if isinstance(images, list) else np.stack(fixed)
+        return output
+
+    return type(f"Autofix{cls.__name__}", (cls,), {"__call__": __call__, "__module__": cls.__module__})
