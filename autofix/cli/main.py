@@ -110,9 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--fp32", action="store_true", help="write float32 (default float16)")
     mk.add_argument("--allow-pickle", action="store_true", help="allow .ckpt inputs (a pickle can run code)")
     mk.add_argument("--json", action="store_true")
-    sub.add_parser("presets", help="list the shipped presets")
+    presets = sub.add_parser("presets", help="list the shipped presets")
+    presets.add_argument("--json", action="store_true")
     sample = sub.add_parser("sample", help="write a folder of sample photos that ship inside installed packages")
     sample.add_argument("folder", type=Path)
+    sample.add_argument("--json", action="store_true")
     show = sub.add_parser("config", help="print the effective config (after preset, file and overrides) and its hash")
     _add_config_args(show, "faces+hands")
     return parser
@@ -249,9 +251,13 @@ def cmd_presets(args: argparse.Namespace) -> int:
     """``autofix presets``: list presets with their stages."""
     from ..config import build_config, preset_names
 
-    for name in preset_names():
-        cfg = build_config(preset=name)
-        print(f"{name:12s} " + " → ".join(f"{s.name} ({s.detector.backend})" for s in cfg.stages))
+    rows = {name: [{"stage": s.name, "label": s.label, "detector": s.detector.backend}
+                   for s in build_config(preset=name).stages] for name in preset_names()}
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for name, stages in rows.items():
+        print(f"{name:12s} " + " → ".join(f"{s['stage']} ({s['detector']})" for s in stages))
     return 0
 
 
@@ -259,8 +265,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """``autofix sample``: write package-shipped photos with people into a folder."""
     from ..samples import write_samples
 
-    for path in write_samples(args.folder):
-        print(path)
+    paths = [str(p) for p in write_samples(args.folder)]
+    print(json.dumps({"written": paths}) if args.json else "\n".join(paths))
     return 0
 
 
@@ -271,6 +277,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     from ..config import config_hash
 
     cfg = config_from_args(args)
+    if args.json:
+        print(json.dumps({"config_hash": config_hash(cfg), "config": cfg.model_dump(mode="json")}))
+        return 0
     print(f"# config_hash: {config_hash(cfg)}")
     print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
     return 0
