@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+
 from .errors import AutofixError, BackendUnavailable
-from .io.atomic import TMP_MARK
+from .io.atomic import TMP_MARK, fsync_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -247,7 +248,7 @@ class StreamWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self._tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def abort(self) -> None:
         """Close and delete the temp file."""
@@ -264,14 +265,3 @@ class StreamWriter:
             self.abort()
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

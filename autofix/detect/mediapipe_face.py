@@ -146,7 +146,34 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-class MediaPipeFace:
+class MediaPipeSolution:
+    """Shared lifetime handling of a lazily built MediaPipe solution in ``self._solution``."""
+
+    _solution: Any = None
+
+    def close(self) -> None:
+        """Release the MediaPipe graph; the detector rebuilds it if used again."""
+        solution, self._solution = getattr(self, "_solution", None), None
+        if solution is not None:
+            try:
+                solution.close()
+            except Exception:  # noqa: BLE001 - closing twice / at shutdown must not raise
+                pass
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def __enter__(self) -> "MediaPipeSolution":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MediaPipeFace(MediaPipeSolution):
     """Face detector on MediaPipe's BlazeFace models.
 
     Args:
@@ -243,26 +270,6 @@ class MediaPipeFace:
         landmarks = (pts + (x0, y0)).astype(np.float32)
         return Detection(box=box, score=score, label=self.label, landmarks=landmarks, source=self.name)
 
-    def close(self) -> None:
-        """Release the MediaPipe graph; the detector rebuilds it if used again."""
-        solution, self._solution = getattr(self, "_solution", None), None
-        if solution is not None:
-            try:
-                solution.close()
-            except Exception:  # noqa: BLE001 - closing twice / at shutdown must not raise
-                pass
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-    def __enter__(self) -> "MediaPipeFace":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @DETECTORS.register(

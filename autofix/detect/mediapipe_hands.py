@@ -40,7 +40,9 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..types import Detection
 from .base import DETECTORS
-from .mediapipe_face import Window, check_image, clip_box, dedupe, quiet_native_stderr, tile_windows
+from .mediapipe_face import (
+    MediaPipeSolution, Window, check_image, clip_box, dedupe, quiet_native_stderr, tile_windows,
+)
 
 #: Accepted ``cfg.model`` values (only the full landmark model, complexity 1).
 HAND_MODELS = ("full",)
@@ -48,7 +50,7 @@ HAND_MODELS = ("full",)
 MIN_ZOOM_TILE = 128
 
 
-class MediaPipeHands:
+class MediaPipeHands(MediaPipeSolution):
     """Hand detector on MediaPipe Hands.
 
     Args:
@@ -142,26 +144,6 @@ class MediaPipeHands:
         marks = pts.astype(np.float32)
         return Detection(box=box, score=score, label=self.label, landmarks=marks, source=self.name)
 
-    def close(self) -> None:
-        """Release the MediaPipe graph; the detector rebuilds it if used again."""
-        solution, self._solution = getattr(self, "_solution", None), None
-        if solution is not None:
-            try:
-                solution.close()
-            except Exception:  # noqa: BLE001 - closing twice / at shutdown must not raise
-                pass
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-    def __enter__(self) -> "MediaPipeHands":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _cut_by_inner_edge(pts: np.ndarray, window: Window, width: int, height: int) -> bool:

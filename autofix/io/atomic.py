@@ -17,7 +17,8 @@ from typing import Any
 TMP_MARK = ".autofix-tmp-"
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder so a rename inside it is durable (ignored where unsupported)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -47,7 +48,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def json_bytes(obj: Any) -> bytes:
