@@ -76,6 +76,19 @@ class Backends:
             self._detectors[key] = detector if refiner is None else RefinedDetector(detector, refiner)
         return self._detectors[key]
 
+    def prepare(self, dry_run: bool = False) -> None:
+        """Build every stage's detector (or refiner) and inpainter now, so a missing model,
+        package or unsafe file fails the run once, before any image, with one line.
+        Cheap: MediaPipe graphs and diffusion weights still load on first use."""
+        for stage in self.config.stages:
+            if stage.detector.backend == "prompt":
+                self.refiner(stage.detector)
+            else:
+                self.detector(stage.detector)
+            name = None if dry_run else self.inpainter_name(stage)
+            if name is not None:
+                self.inpainter(name)
+
     def inpainter_name(self, stage: StageConfig) -> str | None:
         """Registry name of the inpainter that repaints ``stage``, or None if it is not repainted."""
         icfg = self.config.inpainter

@@ -102,6 +102,7 @@ def run_folder(inp: str | Path, out: str | Path, config: RunConfig, options: Run
     store.acquire_lock()
     try:
         runner = ImageRunner(config, store, input_root(inp), Backends(config), options or RunOptions(), prompts)
+        runner.backends.prepare(runner.options.dry_run)
         return _run_locked(rels, runner, on_image, progress)
     finally:
         store.release_lock()

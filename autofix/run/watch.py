@@ -72,6 +72,7 @@ def watch(inp: str | Path, out: str | Path, config: RunConfig, *, settle: float 
     try:
         _save_config(store, config)
         runner = ImageRunner(config, store, inp, Backends(config), RunOptions())
+        runner.backends.prepare()
         return _loop(inp, runner, settle, once, max_seconds, on_image)
     finally:
         store.release_lock()
