@@ -13,6 +13,7 @@ simply redone.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,8 +209,6 @@ class ImageRunner:
     def _cached_outcome(self, rel: Path, final: Path, key: str) -> ImageOutcome | None:
         side = self.store.sidecar_path(final)
         try:
-            import json
-
             record = json.loads(side.read_text("utf-8"))
             if record.get("key") != key or sha256_bytes(final.read_bytes()) != record["output"]["sha256"]:
                 return None
@@ -241,8 +240,6 @@ class ImageRunner:
         return _StageResult(new_image, record, False)
 
     def _load_checkpoint(self, paths: dict[str, Path], key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
-        import json
-
         try:
             record = json.loads(paths["record"].read_text("utf-8"))
             if record.get("key") != key or record.get("format") != STAGE_FORMAT:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AutofixError
 from ..io.atomic import atomic_write_bytes
 from .store import OutputStore
 
@@ -46,7 +47,7 @@ def _read_rgb(path: Path) -> np.ndarray | None:
         from ..io.image import load_image
 
         return load_image(path).rgb
-    except Exception:  # a missing or unreadable input only blanks its tile
+    except (OSError, ValueError, AutofixError):  # a missing or unreadable input only blanks its tile
         return None
 
 
