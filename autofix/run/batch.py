@@ -54,7 +54,10 @@ class BatchSummary:
         c = self.counts()
         order = ("fixed", "planned", "nothing_detected", "unchanged", "dry_run", "failed")
         head = ", ".join(f"{c[k]} {k.replace('_', ' ')}" for k in order if c.get(k))
-        out = [f"{len(self.outcomes)} image(s) in {self.elapsed:.1f}s: {head or 'nothing to do'}"]
+        found = sum(o.regions for o in self.outcomes)
+        repainted = sum(o.repainted for o in self.outcomes)
+        out = [f"{len(self.outcomes)} image(s) in {self.elapsed:.1f}s: {head or 'nothing to do'}"
+               f" ({found} region(s) found, {repainted} repainted)"]
         out += self.backend_lines
         out += [f"  failed: {o.detail}" for o in self.outcomes if o.status == "failed"]
         if any(NO_MODEL_REASON in o.not_repainted_reason for o in self.outcomes):

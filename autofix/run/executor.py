@@ -214,8 +214,10 @@ class ImageRunner:
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return ImageOutcome(rel, "unchanged", f"already done ({record.get('status')})", output=final,
-                            sidecar=record)
+        stages = record.get("stages", [])
+        return ImageOutcome(rel, "unchanged", f"already done ({record.get('status')})", output=final, sidecar=record,
+                            regions=sum(len(s.get("regions", [])) for s in stages),
+                            repainted=sum(s.get("repainted", 0) for s in stages))
 
     # -- stages -------------------------------------------------------------------------
     def _stage(self, rel: Path, index: int, stage: StageConfig, image: np.ndarray, key: str,
