@@ -256,13 +256,13 @@ class ImageRunner:
     def _compute_stage(self, rel: Path | None, index: int, stage: StageConfig, image: np.ndarray,
                        timings: dict[str, float], info: GenerationInfo | None = None
                        ) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
-        from ..plan import plan_stage
+        from ..plan import plan_stage_full
 
         t = time.perf_counter()
         detector = self.backends.detector(stage.detector, self.image_prompts(rel), where=str(rel or "image"))
         detections = detector.detect(image)
         t1 = time.perf_counter()
-        regions = plan_stage(detections, image.shape[:2], stage)
+        regions, plan_notes = plan_stage_full(detections, image.shape[:2], stage)
         t2 = time.perf_counter()
         timings["detect"] = timings.get("detect", 0.0) + t1 - t
         timings["plan"] = timings.get("plan", 0.0) + t2 - t1
@@ -278,7 +278,7 @@ class ImageRunner:
         record = {
             "format": STAGE_FORMAT, "stage": stage.name, "index": index, "label": stage.label,
             "detector": detector.name, "detections": len(detections), "inpainter": inpainter_info,
-            "regions": records, "repainted": sum(r["repainted"] for r in records),
+            "regions": records, "repainted": sum(r["repainted"] for r in records), "notes": plan_notes,
         }
         return new_image, record, union
 
