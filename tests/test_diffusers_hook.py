@@ -37,7 +37,7 @@ def _changed_inside_crops(before: np.ndarray, after: np.ndarray, regions: list[d
 def test_hook_fixes_with_shared_weights_and_inherited_prompt(family):
     pipe = _txt2img(family)
     hook = attach(pipe, preset="faces", overrides=FAST)
-    inpainter = hook.fixer.backends._inpainters["diffusers"]
+    inpainter = hook.fixer.backends.inpainter("diffusers")
     assert inpainter.pipeline.unet is pipe.unet and inpainter.pipeline.vae is pipe.vae  # no second copy
     assert inpainter.describe()["family"] == ("sdxl" if family == "sdxl" else "sd1")
 

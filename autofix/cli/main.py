@@ -216,7 +216,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """``autofix watch``: fix images as they are completely written into a folder."""
-    from ..io.atomic import atomic_write_json
     from ..run.watch import watch
 
     config = config_from_args(args)
@@ -229,8 +228,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
         elif not args.quiet or outcome.status == "failed":
             print(f"{outcome.status:16s} {outcome.rel.as_posix()}  {outcome.detail}", file=sys.stderr, flush=True)
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.output / "_autofix" / "source.json", {"input_root": str(args.input.resolve())})
     outcomes = watch(args.input, args.output, config, settle=args.settle, once=args.once,
                      max_seconds=args.max_seconds, on_image=show)
     return 3 if any(o.status == "failed" for o in outcomes) else 0

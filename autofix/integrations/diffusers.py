@@ -89,7 +89,7 @@ def attach(pipe: Any, preset: str = "faces+hands", overrides: Sequence[str] = ()
     config = build_config(preset, overrides=list(overrides), patch=patch)
     fixer = Fixer(config)
     inpaint_pipe = AutoPipelineForInpainting.from_pipe(pipe)
-    fixer.backends._inpainters["diffusers"] = DiffusionInpainter.from_pipeline(inpaint_pipe, config.inpainter)
+    fixer.backends.use_inpainter("diffusers", DiffusionInpainter.from_pipeline(inpaint_pipe, config.inpainter))
     hook = AutofixHook(pipe, fixer, type(pipe))
     pipe.__class__ = _hooked_class(type(pipe))
     pipe.autofix = hook

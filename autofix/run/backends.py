@@ -114,10 +114,15 @@ class Backends:
             self._inpainters[name] = build_inpainter(name, self.config.inpainter)
         return self._inpainters[name]
 
+    def use_inpainter(self, name: str, inpainter: Inpainter) -> None:
+        """Use an already built ``inpainter`` for registry name ``name`` (e.g. one wrapping a
+        pipeline the caller loaded, as the diffusers hook does)."""
+        self._inpainters[name] = inpainter
+
     def built_name(self, name: str) -> str:
-        """The full name of inpainter ``name`` if it was built (e.g. ``classical:telea``)."""
+        """The full name of inpainter ``name`` (e.g. ``classical:telea``) once it is built."""
         built = self._inpainters.get(name)
-        return built.name if built is not None else f"{name} (not needed: nothing to repaint)"
+        return built.name if built is not None else name
 
     def stage_identity(self, stage: StageConfig) -> dict[str, Any]:
         """Everything besides the input that decides a stage's output, for its checkpoint key."""

@@ -65,10 +65,17 @@ class BatchSummary:
         return out
 
 
-def _save_config(store: OutputStore, config: RunConfig) -> str:
+def begin_run(store: OutputStore, config: RunConfig, input_root: Path, **fields: Any) -> str:
+    """Start a run in a locked output folder: sweep temp files a killed run left, save the
+    effective config (``config-HASH.json``) and where inputs come from (``source.json``,
+    read by the report), journal ``run_start``; return the config hash."""
+    swept = sweep_temp_files(store.root)
     digest = config_hash(config)
     atomic_write_json(store.meta / f"config-{digest[:16]}.json",
                       {"config_hash": digest, "config": config.model_dump(mode="json")})
+    atomic_write_json(store.meta / "source.json", {"input_root": str(input_root.resolve())})
+    store.journal("run_start", config_hash=digest, input_root=str(input_root.resolve()),
+                  swept_temp_files=swept, **fields)
     return digest
 
 
@@ -116,11 +123,7 @@ def _run_locked(rels: list[Path], runner: ImageRunner, on_image: Callable[[Image
     from tqdm import tqdm
 
     store = runner.store
-    swept = sweep_temp_files(store.root)
-    digest = _save_config(store, runner.config)
-    atomic_write_json(store.meta / "source.json", {"input_root": str(runner.input_root.resolve())})
-    store.journal("run_start", config_hash=digest, images=len(rels), swept_temp_files=swept,
-                  dry_run=runner.options.dry_run)
+    begin_run(store, runner.config, runner.input_root, images=len(rels), dry_run=runner.options.dry_run)
     summary, t0 = BatchSummary(), time.perf_counter()
     bar = tqdm(rels, unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:

@@ -17,7 +17,7 @@ from typing import Callable
 from ..config import RunConfig
 from ..io.discover import check_output_dir, find_images
 from .backends import Backends
-from .batch import _save_config
+from .batch import begin_run
 from .executor import ImageOutcome, ImageRunner, RunOptions
 from .store import OutputStore
 
@@ -28,6 +28,7 @@ class _Seen:
 
     pending: dict[Path, tuple[int, int]] = field(default_factory=dict)
     handled: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    retried: set[Path] = field(default_factory=set)
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -70,7 +71,7 @@ def watch(inp: str | Path, out: str | Path, config: RunConfig, *, settle: float 
     store = OutputStore(out)
     store.acquire_lock()
     try:
-        _save_config(store, config)
+        begin_run(store, config, inp, watch=True)
         runner = ImageRunner(config, store, inp, Backends(config), RunOptions())
         runner.backends.prepare()
         return _loop(inp, runner, settle, once, max_seconds, on_image)
@@ -81,7 +82,6 @@ def watch(inp: str | Path, out: str | Path, config: RunConfig, *, settle: float 
 def _loop(inp: Path, runner: ImageRunner, settle: float, once: bool, max_seconds: float | None,
           on_image: Callable[[ImageOutcome], None] | None) -> list[ImageOutcome]:
     seen, outcomes, start = _Seen(), [], time.monotonic()
-    runner.store.journal("watch_start", input_root=str(inp.resolve()))
     while max_seconds is None or time.monotonic() - start < max_seconds:
         batch = ready_files(inp, seen)
         for rel in batch:
@@ -101,8 +101,8 @@ def _fix_when_decodable(runner: ImageRunner, inp: Path, rel: Path, seen: _Seen) 
     writer that pauses) is put back to pending once; a second failure is final."""
     stat = _stat(inp / rel)
     outcome = runner.run(rel)
-    if outcome.status == "failed" and "truncated" in outcome.detail and rel not in seen.handled:
-        seen.handled[rel] = (-1, -1)  # retry once when it changes or settles again
+    if outcome.status == "failed" and "truncated" in outcome.detail and rel not in seen.retried:
+        seen.retried.add(rel)  # retry once, when it has settled again
         if stat is not None:
             seen.pending[rel] = stat
         return None
