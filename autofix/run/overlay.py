@@ -11,16 +11,19 @@ from ..types import PlannedRegion
 _MASK_RGB = np.array([255, 40, 40], dtype=np.float32)
 
 
+def tint(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` (``(H, W, 3)`` uint8 RGB) tinted red in proportion to ``mask`` (``(H, W)`` uint8)."""
+    a = (mask.astype(np.float32) / 255.0 * 0.55)[:, :, None]
+    return np.clip(image * (1 - a) + _MASK_RGB * a + 0.5, 0, 255).astype(np.uint8)
+
+
 def draw_plan(image: np.ndarray, regions: Sequence[PlannedRegion], notes: Sequence[str] = ()) -> np.ndarray:
-    """Return a copy of ``image`` (``(H, W, 3)`` uint8 RGB) with each region's soft mask
-    tinted red, its detection box green, its crop box yellow, and ``label score`` text."""
+    """Return a copy of ``image`` (``(H, W, 3)`` uint8 RGB) with the regions' soft masks
+    tinted red, detection boxes green, crop boxes yellow, and ``label score`` text."""
     import cv2
 
-    out = image.astype(np.float32)
-    for region in regions:
-        a = (region.soft_mask.astype(np.float32) / 255.0 * 0.55)[:, :, None]
-        out = out * (1 - a) + _MASK_RGB * a
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    union = np.max([r.soft_mask for r in regions], axis=0) if regions else np.zeros(image.shape[:2], np.uint8)
+    out = tint(image, union)
     thick = max(1, round(max(image.shape[:2]) / 400))
     for region in regions:
         x0, y0, x1, y1 = (int(round(v)) for v in region.box)

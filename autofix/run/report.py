@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import AutofixError
 from ..io.atomic import atomic_write_bytes
+from .overlay import tint
 from .store import OutputStore
 
 THUMB_H = 192
@@ -51,11 +52,6 @@ def _read_rgb(path: Path) -> np.ndarray | None:
         return None
 
 
-def _tint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    a = (mask.astype(np.float32) / 255.0 * 0.55)[:, :, None]
-    return np.clip(rgb * (1 - a) + np.array([255, 40, 40], np.float32) * a + 0.5, 0, 255).astype(np.uint8)
-
-
 def _save_jpg(path: Path, rgb: np.ndarray) -> None:
     import cv2
 
@@ -80,7 +76,7 @@ def _stage_tiles(store: OutputStore, rel: Path, side: dict[str, Any], before: np
         if base is None or after is None:
             tiles.append(("", "", ""))
             continue
-        overlay = _tint(base, mask) if mask is not None and mask.shape == base.shape[:2] else base
+        overlay = tint(base, mask) if mask is not None and mask.shape == base.shape[:2] else base
         trio = [_thumb(base), _thumb(overlay), _thumb(after)]
         names = tuple(f"{key}-{stage['index']:02d}-{kind}.jpg" for kind in ("before", "mask", "after"))
         for name, img in zip(names, trio):
@@ -105,10 +101,10 @@ def collect(out: str | Path) -> tuple[list[Row], list[np.ndarray]]:
             rel = Path(side["input"]["path"])
         except (OSError, ValueError, KeyError):
             continue
-        tiles, arrays = _stage_tiles(store, rel, side, _read_rgb(root / rel), thumbs, f"{i:05d}")
+        before = _read_rgb(root / rel)
+        tiles, arrays = _stage_tiles(store, rel, side, before, thumbs, f"{i:05d}")
         rows.append(Row(rel.as_posix(), side.get("status", "?"), side["stages"], tiles))
         if not arrays:
-            before = _read_rgb(root / rel)
             arrays = [_thumb(before)] if before is not None else [np.zeros((THUMB_H, THUMB_H, 3), np.uint8)]
         strips.append(np.hstack(arrays))
     return rows, strips
