@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError, ModelNotFound, UnsafeModelFile
+from .io.atomic import TMP_MARK, fsync_dir
 
 #: Suffixes that are never pickles (loaded by safe parsers).
 SAFE_SUFFIXES = frozenset({".safetensors", ".onnx", ".tflite", ".json", ".yaml", ".txt"})
@@ -367,23 +368,29 @@ def pull(
     dest.mkdir(parents=True, exist_ok=True)
     tmp = _download(entry, target, progress, timeout)
     os.replace(tmp, target)
+    fsync_dir(dest)
     return target.resolve()
 
 
 def _download(entry: ModelEntry, target: Path, progress: Any, timeout: float) -> Path:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.file}.", suffix=".part", dir=target.parent)
+    import http.client
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.file}{TMP_MARK}", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
             digest, size = _stream(entry.url or "", out, progress, timeout)
             out.flush()
             os.fsync(out.fileno())
-    except OSError as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise ModelNotFound(
             f"cannot download {entry.file} from {entry.url} ({reason}); download it by hand and put it at {target}"
         ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if digest != entry.sha256 or (entry.size is not None and size != entry.size):
         tmp.unlink(missing_ok=True)
         raise UnsafeModelFile(

@@ -294,3 +294,23 @@ def test_yolo_is_registered_with_requirements():
 
     entry = DETECTORS.entry("yolo")
     assert entry.requires == ("ultralytics", "torchvision") and entry.extra == "yolo"
+
+
+def test_grabcut_with_no_foreground_seed_returns_empty_mask():
+    from autofix.detect.grabcut import GrabCutRefiner
+    from autofix.photos import photo_array
+
+    img = photo_array("astronaut")
+    mask, _ = GrabCutRefiner().refine(img, box=(100, 100, 103, 103), points=[(101, 101)], labels=[0])
+    assert mask.shape == img.shape[:2] and mask.dtype == bool
+
+
+def test_prompts_file_with_byte_order_mark(tmp_path):
+    from autofix.detect.prompts import load_prompts_file
+
+    csv = tmp_path / "p.csv"
+    csv.write_bytes("\ufeffpath,x0,y0,x1,y1\na.png,1,2,30,40\n".encode("utf-8"))
+    assert load_prompts_file(csv)["a.png"].boxes == ((1.0, 2.0, 30.0, 40.0),)
+    js = tmp_path / "p.json"
+    js.write_bytes('\ufeff{"a.png": {"boxes": [[1, 2, 30, 40]]}}'.encode("utf-8"))
+    assert load_prompts_file(js)["a.png"].boxes == ((1.0, 2.0, 30.0, 40.0),)

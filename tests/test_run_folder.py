@@ -174,3 +174,15 @@ def test_lock_stops_a_second_writer(tmp_path):
             run_folder(src, out, build_config("faces"), progress=False)
     finally:
         holder.release_lock()
+
+
+def test_model_identity_follows_files_found_by_bare_name(tmp_path, monkeypatch):
+    from autofix.run.backends import Backends
+
+    monkeypatch.setenv("AUTOFIX_MODELS", str(tmp_path))
+    (tmp_path / "my_face.pt").write_bytes(b"v1")
+    cfg = build_config("faces", overrides=["stages.face.detector=yolo:my_face.pt"])
+    first = Backends(cfg).stage_identity(cfg.stages[0])["detector_model"]
+    (tmp_path / "my_face.pt").write_bytes(b"version 2")
+    second = Backends(cfg).stage_identity(cfg.stages[0])["detector_model"]
+    assert first["size"] == 2 and second["size"] == 9  # a replaced model file changes the stage key

@@ -100,3 +100,19 @@ def test_merged_inpaint_checkpoint_runs_as_9_channel_model(tiny, photos, tmp_pat
     stage = json.loads((out / "zidane.png.autofix.json").read_text())["stages"][0]
     assert stage["inpainter"]["in_channels"] == 9
     _check_outside_identical(photos, out, "zidane.png")
+
+
+def test_remove_with_candidates_keeps_candidate_0_without_scoring(tiny, photos, tmp_path):
+    model = tiny["sd15-inpainting"]
+    cfg = build_config("remove", patch={"inpainter": {"model": str(model.single_file),
+                                                      "config_dir": str(model.config_dir)}},
+                       overrides=FAST + ["stages.*.inpaint.candidates=2", "stages.*.detector.refine=none"])
+    from autofix.detect.prompts import prompts_from_args
+
+    out = tmp_path / "out"
+    summary = run_folder(photos, out, cfg, progress=False,
+                         prompts={"zidane.png": prompts_from_args(["900,100,1100,330"], [])})
+    assert summary.outcomes[0].status == "fixed", summary.outcomes[0].detail
+    region = json.loads((out / "zidane.png.autofix.json").read_text())["stages"][0]["regions"][0]
+    assert region["repainted"] and "candidate_scores" not in region
+    _check_outside_identical(photos, out, "zidane.png")

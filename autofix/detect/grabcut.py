@@ -106,6 +106,8 @@ class GrabCutRefiner:
         seeds = _seeds(small.shape[:2], roi, box, pts, scale, image.shape[:2])
         if core > 0 and box is not None:
             _core_ellipse(seeds, roi, box, scale, core)
+        if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+            return np.zeros(crop.shape[:2], bool)  # no foreground seed left: GrabCut cannot run
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(self.seed)
         cv2.grabCut(small, seeds, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)

@@ -120,7 +120,7 @@ def load_prompts_file(path: str | Path) -> dict[str, ImagePrompts]:
     """Read a JSON or CSV prompts file (see the module docstring) → ``{relpath: prompts}``."""
     p = Path(path)
     try:
-        text = p.read_text("utf-8")
+        text = p.read_text("utf-8-sig")  # tolerate the byte-order mark Excel writes
     except (OSError, UnicodeDecodeError) as exc:
         raise PromptError(f"{p}: cannot read prompts file ({getattr(exc, 'strerror', None) or exc})") from None
     if p.suffix.lower() == ".csv":

@@ -25,10 +25,15 @@ NO_MODEL_HINT = (
 
 
 def _file_identity(path: str | None) -> dict[str, Any] | None:
-    """Cheap identity of a model file: path, size and mtime (hashing GBs per run is too slow)."""
+    """Cheap identity of a model file: path, size and mtime (hashing GBs per run is too slow).
+    A bare name (``face_yolov8n.pt``, ``vit_b``) is looked up where the loaders look for it."""
     if not path:
         return None
     p = Path(os.path.expanduser(path))
+    if not p.exists() and os.sep not in path:
+        from ..modelstore import locate
+
+        p = locate(path) or p
     try:
         st = p.stat()
     except OSError:
@@ -139,5 +144,6 @@ class Backends:
         return {
             "stage": stage.model_dump(mode="json"),
             "detector_model": _file_identity(stage.detector.model),
+            "refine_model": _file_identity(stage.detector.refine_model),
             "inpainter": inp,
         }

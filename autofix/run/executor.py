@@ -179,6 +179,10 @@ class ImageRunner:
             return ImageOutcome(Path(rel), "failed", str(exc), timings=timings)
         except (OSError, ValueError) as exc:
             return ImageOutcome(Path(rel), "failed", f"{self.input_root / rel}: {exc}", timings=timings)
+        except Exception as exc:  # noqa: BLE001 - a backend bug on one image must not stop the batch
+            first = (str(exc).splitlines() or [""])[0]
+            return ImageOutcome(Path(rel), "failed", f"{self.input_root / rel}: internal error in a backend "
+                                f"({type(exc).__name__}: {first})", timings=timings)
 
     def _run(self, rel: Path, timings: dict[str, float]) -> ImageOutcome:
         from ..io.image import load_image
@@ -293,10 +297,11 @@ class ImageRunner:
         t1 = time.perf_counter()
         timings["inpaint"] = timings.get("inpaint", 0.0) + t1 - t
         out, records = image, []
+        scorer = _scorer(stage, detector)
         for region, job, result in zip(regions, jobs, results):
             blocked = result.info.get("blocked")
             pasted = [paste_crop(out, c, region.soft_mask, region.crop) for c in result.candidates]
-            choice = None if blocked else choose(detector, stage.label, _window(out, region),
+            choice = None if blocked else choose(scorer, stage.label, _window(out, region),
                                                  tuple(_window(p, region) for p in pasted))
             keep = choice is not None and choice.index is not None
             if keep:
@@ -388,6 +393,15 @@ class ImageRunner:
         plan = self.store.meta / "plans" / rel.parent / f"{rel.name}.plan.json"
         atomic_write_json(plan, {"input": rel.as_posix(), "config_hash": self.config_hash, "stages": stage_records})
         return ImageOutcome(rel, "dry_run", _detail(stage_records), regions=regions, timings=timings)
+
+
+def _scorer(stage: StageConfig, detector: Any) -> Any:
+    """The detector that scores best-of-N candidates: the stage's own, without mask
+    refinement (scores ignore masks, and SAM would re-encode every window); None for
+    ``prompt`` stages, whose user boxes mean nothing inside a crop window."""
+    if stage.detector.backend == "prompt":
+        return None
+    return getattr(detector, "detector", detector)
 
 
 def _window(image: np.ndarray, region: PlannedRegion) -> np.ndarray:

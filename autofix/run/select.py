@@ -63,7 +63,7 @@ class Choice:
     reason: str
 
 
-def choose(detector: Detector, label: str, original: np.ndarray, candidates: tuple[np.ndarray, ...]) -> Choice:
+def choose(detector: Detector | None, label: str, original: np.ndarray, candidates: tuple[np.ndarray, ...]) -> Choice:
     """Pick the best candidate, or keep the original if none scores at least as well —
     or if the detector finds the part in no candidate at all (no evidence of a fix).
 
@@ -73,6 +73,8 @@ def choose(detector: Detector, label: str, original: np.ndarray, candidates: tup
     A single candidate is taken without scoring (nothing to choose between)."""
     if len(candidates) == 1:
         return Choice(0, float("nan"), (), "single candidate")
+    if detector is None:
+        return Choice(0, float("nan"), (), "no detector to score candidates: kept candidate 0")
     base = crop_score(detector, original, label)
     scores = tuple(crop_score(detector, c, label) for c in candidates)
     best = int(np.argmax(scores))
