@@ -104,8 +104,10 @@ def _to_rgb(image: ImageLike, max_pixels: int) -> tuple[np.ndarray, np.ndarray |
     if isinstance(image, np.ndarray):
         return image, None, None
     if hasattr(image, "getbands"):
-        alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
-        return np.asarray(image.convert("RGB")), alpha, None
+        from .io.image import _to_rgb as pil_to_rgb  # same mode handling as files (16-bit, P+tRNS, CMYK)
+
+        rgb, alpha, _ = pil_to_rgb(image, [])
+        return rgb, alpha, None
     raise TypeError(f"expected a path, a PIL.Image or an RGB array, got {type(image).__name__}")
 
 

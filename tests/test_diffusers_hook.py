@@ -44,6 +44,9 @@ def test_hook_fixes_with_shared_weights_and_inherited_prompt(family):
     out = pipe("portrait of a violinist", negative_prompt="lowres", num_inference_steps=2, height=64, width=64)
     assert len(out.images) == 1 and out.images[0].size == (64, 64)
     assert len(hook.last_results) == 1 and hook.last_results[0].stages[0]["stage"] == "face"
+    raw = pipe("a cat", num_inference_steps=2, height=64, width=64, output_type="np", return_dict=False)
+    assert isinstance(raw, tuple) and raw[0].shape == (1, 64, 64, 3) and raw[0].dtype != np.uint8
+    assert len(hook.last_results) == 1  # the tuple form went through the hook too
 
     astronaut = photo_array("astronaut")
     fixed = hook.fix_images([Image.fromarray(astronaut)], ["portrait of a violinist"], ["lowres"])[0]
@@ -62,3 +65,15 @@ def test_attach_twice_is_refused():
     attach(pipe, preset="faces", overrides=FAST)
     with pytest.raises(ValueError, match="already attached"):
         attach(pipe, preset="faces")
+
+
+def test_float_outputs_keep_untouched_pixels_exactly():
+    import torch
+
+    pipe = _txt2img("sd15")
+    attach(pipe, preset="faces", overrides=FAST)
+    kwargs = dict(num_inference_steps=2, height=64, width=64, output_type="np")
+    hooked = pipe("a cat", generator=torch.Generator().manual_seed(5), **kwargs).images
+    detach(pipe)
+    plain = pipe("a cat", generator=torch.Generator().manual_seed(5), **kwargs).images
+    assert hooked.dtype == plain.dtype and np.array_equal(hooked, plain)  # nothing found: not even rounded

@@ -55,3 +55,23 @@ def test_cut_crop_resizes_and_rebinarises_mask():
     assert m[4:12, 4:12].all() and not m[:4].any()
     rgb1, m1 = cut_crop(img, mask, CropWindow((2, 2, 6, 6), (4, 4)))
     assert np.array_equal(rgb1, img[2:6, 2:6]) and m1.all()
+
+
+def test_small_masks_survive_a_shrinking_crop():
+    mask = np.zeros((600, 600), np.uint8)
+    mask[0:3, 0:3] = 255
+    mask[597:600, 597:600] = 255
+    _, m = cut_crop(np.zeros((600, 600, 3), np.uint8), mask, CropWindow((0, 0, 600, 600), (64, 64)))
+    assert m[0, 0] == 255 and m[63, 63] == 255
+
+
+def test_blend_window_equals_the_pasted_box():
+    from autofix.run.composite import blend_window
+
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    soft = np.zeros((30, 40), np.uint8)
+    soft[10:20, 12:30] = rng.integers(0, 256, (10, 18), dtype=np.uint8)
+    crop = CropWindow((8, 6, 34, 24), (32, 24))
+    new = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    assert np.array_equal(blend_window(base, new, soft, crop), paste_crop(base, new, soft, crop)[6:24, 8:34])

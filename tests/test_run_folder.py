@@ -186,3 +186,25 @@ def test_model_identity_follows_files_found_by_bare_name(tmp_path, monkeypatch):
     (tmp_path / "my_face.pt").write_bytes(b"version 2")
     second = Backends(cfg).stage_identity(cfg.stages[0])["detector_model"]
     assert first["size"] == 2 and second["size"] == 9  # a replaced model file changes the stage key
+
+
+def test_format_conversion_keeps_same_stem_inputs_apart(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rgb = photo_array("astronaut")
+    Image.fromarray(rgb).save(src / "a.png")
+    Image.fromarray(rgb[:, ::-1]).save(src / "a.jpg", quality=95)
+    Image.fromarray(rgb).save(src / "solo.jpg", quality=95)
+    run_folder(src, out, build_config("faces", patch={"output": {"format": "png"}}), progress=False)
+    assert {p.name for p in out.glob("*.png")} == {"a.png", "a.jpg.png", "solo.png"}
+
+
+def test_untouched_mpo_phone_jpeg_is_copied_byte_for_byte(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    frames = [Image.fromarray(photo_array("coffee")), Image.fromarray(photo_array("chelsea")).resize((600, 400))]
+    frames[0].save(src / "phone.jpg", "MPO", save_all=True, append_images=frames[1:])
+    assert Image.open(src / "phone.jpg").format == "MPO"
+    summary = run_folder(src, out, build_config("faces"), progress=False)
+    assert summary.outcomes[0].status == "nothing_detected"
+    assert (out / "phone.jpg").read_bytes() == (src / "phone.jpg").read_bytes()

@@ -213,6 +213,10 @@ class DiffusionInpainter:
         self._vae_fp32, self._sha256 = False, "in-memory pipeline (not hashed)"
         return self
 
+    def clear_prompt_cache(self) -> None:
+        """Forget cached text embeddings (after a LoRA or text-encoder change on a shared pipeline)."""
+        self._embeds.clear()
+
     # ------------------------------------------------------------ protocol
 
     def describe(self) -> dict[str, Any]:
@@ -541,7 +545,7 @@ def _latent_init(pipe: Any, mode: str, chunk: list[_Item]) -> Iterator[None]:
         if mode == "latent_nothing":
             fill = torch.zeros_like(latents)
         else:
-            gens = [torch.Generator("cpu").manual_seed(it.seed + _FILL_SEED_OFFSET) for it in chunk]
+            gens = [torch.Generator("cpu").manual_seed((it.seed + _FILL_SEED_OFFSET) % 2**64) for it in chunk]
             fill = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in gens]).to(latents)
         start = pipe.scheduler.add_noise(fill, noise, kwargs["timestep"])
         return (latents * (1 - m) + start * m, *out[1:])

@@ -34,12 +34,14 @@ class AutofixHook:
     def fix_images(self, images: Sequence[Any], prompts: Sequence[str] = (), negatives: Sequence[str] = ()) -> list[Any]:
         """Fix PIL images (or ``(H, W, 3)`` float/uint8 arrays) with the prompts that made them."""
         out, self.last_results = [], []
+        self.fixer.backends.inpainter("diffusers").clear_prompt_cache()  # the user may have swapped a LoRA
         for i, image in enumerate(images):
             info = GenerationInfo(_at(prompts, i), _at(negatives, i), source="diffusers")
             rgb = _to_uint8(image)
             fixed, stages = self.fixer.fix_array(rgb, info)
-            self.last_results.append(FixResult(_like(fixed, image), tuple(stages)))
-            out.append(_like(fixed, image))
+            result = _like(fixed, rgb, image)
+            self.last_results.append(FixResult(result, tuple(stages)))
+            out.append(result)
         return out
 
 
@@ -54,13 +56,20 @@ def _to_uint8(image: Any) -> np.ndarray:
     return arr if arr.dtype == np.uint8 else np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _like(fixed: np.ndarray, original: Any) -> Any:
+def _like(fixed: np.ndarray, rgb: np.ndarray, original: Any) -> Any:
+    """``fixed`` in the form of ``original``: a PIL image, or an array whose pixels that
+    autofix did not change are returned exactly as they were (float outputs included)."""
     if hasattr(original, "convert"):
         from PIL import Image
 
         return Image.fromarray(fixed)
     arr = np.asarray(original)
-    return fixed if arr.dtype == np.uint8 else fixed.astype(arr.dtype) / 255.0
+    if arr.dtype == np.uint8:
+        return fixed
+    out = arr.copy()
+    changed = (fixed != rgb).any(axis=-1)
+    out[changed] = fixed[changed].astype(arr.dtype) / 255.0
+    return out
 
 
 def _prompt_lists(args: tuple[Any, ...], kwargs: dict[str, Any], n_images: int) -> tuple[list[str], list[str]]:
@@ -106,12 +115,16 @@ def detach(pipe: Any) -> None:
 def _hooked_class(cls: type) -> type:
     def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
         output = cls.__call__(self, *args, **kwargs)
-        images = getattr(output, "images", None)
+        as_tuple = isinstance(output, tuple)  # return_dict=False
+        images = output[0] if as_tuple else getattr(output, "images", None)
         if images is None or kwargs.get("output_type") in ("latent", "pt"):
             return output
         prompts, negatives = _prompt_lists(args, kwargs, len(images))
         fixed = self.autofix.fix_images(list(images), prompts, negatives)
-        output.images = fixed if isinstance(images, list) else np.stack(fixed)
+        fixed = fixed if isinstance(images, list) else np.stack(fixed)
+        if as_tuple:
+            return (fixed, *output[1:])
+        output.images = fixed
         return output
 
     return type(f"Autofix{cls.__name__}", (cls,), {"__call__": __call__, "__module__": cls.__module__})

@@ -102,18 +102,22 @@ class LoadedImage:
 # --------------------------------------------------------------------------- loading
 
 
-def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, data: bytes | None = None) -> LoadedImage:
     """Read an image file fully (eager decode) and normalise it to RGB + alpha.
 
     Images with more than ``max_pixels`` pixels are refused from the header, before any
     pixel data is decoded. Raises :class:`InputImageError` (``"PATH: problem"``) for a
     missing/unreadable/empty file, a non-image, truncated or corrupt data, a zero-size
-    or too-large image.
+    or too-large image. ``data``: the file's bytes if the caller already read them (e.g.
+    to hash them), so the file is read once and the pixels match the hashed bytes.
     """
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be >= 1, is {max_pixels}")
     path = Path(path)
-    data = _read_bytes(path)
+    if data is None:
+        data = _read_bytes(path)
+    elif not data:
+        raise InputImageError(path, "empty file (0 bytes)")
     with _open(path, data, max_pixels) as im:
         return _decode(path, im, data)
 

@@ -34,10 +34,26 @@ def cut_crop(image: np.ndarray, hard_mask: np.ndarray, crop: CropWindow) -> tupl
     Returns ``(rgb, mask)``: ``(h, w, 3)`` uint8 and ``(h, w)`` uint8 0/255, where
     ``(w, h) == crop.size``.
     """
+    import cv2
+
     x0, y0, x1, y1 = crop.box
     rgb = _resize(image[y0:y1, x0:x1], crop.size)
-    mask = _resize(hard_mask[y0:y1, x0:x1], crop.size, nearest=True)
-    return np.ascontiguousarray(rgb), np.where(mask >= 128, 255, 0).astype(np.uint8)
+    src = hard_mask[y0:y1, x0:x1]
+    # Conservative: a crop pixel is masked if any source pixel under it is, so a small
+    # mask never vanishes when a big crop is shrunk.
+    interp = cv2.INTER_AREA if crop.size[0] * crop.size[1] < src.size else cv2.INTER_NEAREST
+    mask = cv2.resize(src, crop.size, interpolation=interp) if src.shape[::-1] != crop.size else src
+    return np.ascontiguousarray(rgb), np.where(mask > 0, 255, 0).astype(np.uint8)
+
+
+def blend_window(base: np.ndarray, new_crop: np.ndarray, soft_mask: np.ndarray, crop: CropWindow) -> np.ndarray:
+    """What :func:`paste_crop` would put inside ``crop.box``, as a ``(h, w, 3)`` uint8 array of
+    the box's own size (no full-image copy: used to score best-of-N candidates)."""
+    x0, y0, x1, y1 = crop.box
+    back = _resize(new_crop, (x1 - x0, y1 - y0)).astype(np.uint32)
+    a = soft_mask[y0:y1, x0:x1].astype(np.uint32)[:, :, None]
+    region = base[y0:y1, x0:x1].astype(np.uint32)
+    return ((region * (255 - a) + back * a + 127) // 255).astype(np.uint8)
 
 
 def paste_crop(base: np.ndarray, new_crop: np.ndarray, soft_mask: np.ndarray, crop: CropWindow) -> np.ndarray:
@@ -53,10 +69,6 @@ def paste_crop(base: np.ndarray, new_crop: np.ndarray, soft_mask: np.ndarray, cr
     x0, y0, x1, y1 = crop.box
     if soft_mask[:y0].any() or soft_mask[y1:].any() or soft_mask[:, :x0].any() or soft_mask[:, x1:].any():
         raise ValueError(f"soft mask extends outside the crop box {crop.box}")
-    back = _resize(new_crop, (x1 - x0, y1 - y0)).astype(np.uint32)
-    a = soft_mask[y0:y1, x0:x1].astype(np.uint32)[:, :, None]
-    region = base[y0:y1, x0:x1].astype(np.uint32)
-    blended = (region * (255 - a) + back * a + 127) // 255
     out = base.copy()
-    out[y0:y1, x0:x1] = blended.astype(np.uint8)
+    out[y0:y1, x0:x1] = blend_window(base, new_crop, soft_mask, crop)
     return out

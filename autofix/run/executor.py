@@ -27,7 +27,7 @@ from ..errors import AutofixError
 from ..io.atomic import atomic_write_bytes, atomic_write_json
 from ..types import InpaintJob, PlannedRegion
 from .backends import Backends
-from .composite import cut_crop, paste_crop
+from .composite import blend_window, cut_crop, paste_crop
 from ..io.metadata import GenerationInfo, a1111_parameters, generation_info
 from .prompts import region_prompts
 from .records import region_record
@@ -191,14 +191,14 @@ class ImageRunner:
         data = (self.input_root / rel).read_bytes()
         input_sha = sha256_bytes(data)
         keys = self.stage_keys(input_sha, rel)
-        final = self.store.final_path(rel, output_ext(rel, self.config.output.format))
+        final = self.store.final_path(rel, output_ext(rel, self.config.output.format), self.input_root)
         if not self.options.dry_run:
             cached = self._cached_outcome(rel, final, self.final_key(keys))
             if cached is not None:
                 timings["check"] = time.perf_counter() - t0
                 cached.timings = timings
                 return cached
-        loaded = load_image(self.input_root / rel, max_pixels=self.config.input.max_pixels)
+        loaded = load_image(self.input_root / rel, max_pixels=self.config.input.max_pixels, data=data)
         timings["decode"] = time.perf_counter() - t0
         image, stage_records, resumed = loaded.rgb, [], 0
         info = generation_info(loaded.text)
@@ -299,14 +299,14 @@ class ImageRunner:
         out, records = image, []
         scorer = _scorer(stage, detector)
         for region, job, result in zip(regions, jobs, results):
-            blocked = result.info.get("blocked")
-            pasted = [paste_crop(out, c, region.soft_mask, region.crop) for c in result.candidates]
-            choice = None if blocked else choose(scorer, stage.label, _window(out, region),
-                                                 tuple(_window(p, region) for p in pasted))
+            blocked = result.info.get("blocked") or ("nothing to fill at crop size" if result.info.get("skipped")
+                                                     else None)
+            choice = None if blocked else choose(scorer, stage.label, _window(out, region), tuple(
+                blend_window(out, c, region.soft_mask, region.crop) for c in result.candidates))
             keep = choice is not None and choice.index is not None
             if keep:
-                out = pasted[choice.index]
-            reason = f"blocked: {blocked}" if blocked else ("" if keep else choice.reason)
+                out = paste_crop(out, result.candidates[choice.index], region.soft_mask, region.crop)
+            reason = f"not repainted: {blocked}" if blocked else ("" if keep else choice.reason)
             records.append(region_record(region, stage, repainted=keep, reason=reason, seed=job.seed,
                                          choice=choice, info=result.info, prompt=job.prompt,
                                          negative_prompt=job.negative_prompt))
@@ -382,7 +382,8 @@ class ImageRunner:
 
         ext = output_ext(rel, self.config.output.format)
         fmt = _EXT_FORMAT.get(ext.lower(), "PNG")
-        if not repainted and fmt == loaded.format:
+        source_format = "JPEG" if loaded.format == "MPO" else loaded.format  # phone JPEGs open as MPO
+        if not repainted and fmt == source_format:
             return data, True
         alpha = loaded.alpha if fmt != "JPEG" else None
         return encode_image(image, alpha, fmt, like=loaded, jpeg_quality=self.config.output.jpeg_quality,

@@ -28,6 +28,13 @@ from ..io.atomic import append_line_durable
 META = "_autofix"
 
 
+def _has_stem_sibling(input_root: Path, rel: Path) -> bool:
+    from ..io.discover import IMAGE_EXTS
+
+    return any((input_root / rel.with_suffix(e)).is_file() for e in IMAGE_EXTS + tuple(x.upper() for x in IMAGE_EXTS)
+               if e.lower() != rel.suffix.lower())
+
+
 class OutputStore:
     """Paths and durable bookkeeping for one output folder."""
 
@@ -36,9 +43,17 @@ class OutputStore:
         self.meta = self.root / META
         self._lock_fd: int | None = None
 
-    def final_path(self, rel: Path, ext: str) -> Path:
-        """Final image path for input ``rel`` written with extension ``ext`` (``".png"``)."""
-        return self.root / rel.with_suffix(ext) if ext.lower() != rel.suffix.lower() else self.root / rel
+    def final_path(self, rel: Path, ext: str, input_root: Path | None = None) -> Path:
+        """Final image path for input ``rel`` written with extension ``ext`` (``".png"``).
+
+        Converting changes the suffix (``a.jpg`` → ``a.png``) unless another input image
+        with the same stem sits beside it in ``input_root``: then the full name is kept
+        (``a.jpg.png``), so ``a.jpg`` and ``a.png`` never write one file."""
+        if ext.lower() == rel.suffix.lower():
+            return self.root / rel
+        if input_root is not None and _has_stem_sibling(input_root, rel):
+            return self.root / rel.with_name(rel.name + ext)
+        return self.root / rel.with_suffix(ext)
 
     @staticmethod
     def sidecar_path(final: Path) -> Path:
