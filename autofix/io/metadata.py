@@ -98,3 +98,10 @@ def a1111_parameters(info: GenerationInfo, extra: dict[str, Any]) -> str:
 
 def _quote(value: str) -> str:
     return json.dumps(value) if ("," in value or ":" in value or "\n" in value) else value
+
+
+def output_text(source_text: dict[str, str], info: GenerationInfo, extra: dict[str, Any]) -> dict[str, str]:
+    """The text chunks a repainted PNG output carries: the input's own chunks, with
+    autofix's settings (``extra``) recorded (today: appended to A1111's ``parameters``).
+    The one place the executor asks what metadata to write back."""
+    return {**source_text, "parameters": a1111_parameters(info, extra)}

@@ -28,7 +28,7 @@ from ..io.atomic import atomic_write_bytes, atomic_write_json
 from ..types import InpaintJob, PlannedRegion
 from .backends import Backends
 from .composite import blend_window, cut_crop, paste_crop
-from ..io.metadata import GenerationInfo, a1111_parameters, generation_info
+from ..io.metadata import GenerationInfo, generation_info, output_text
 from .prompts import region_prompts
 from .records import region_record
 from .select import choose
@@ -374,7 +374,7 @@ class ImageRunner:
         extra = {"autofix": __version__, "autofix config": self.config_hash[:12],
                  "autofix stages": " ".join(f"{s['stage']}:{s['repainted']}/{len(s['regions'])}" for s in stage_records),
                  "autofix inpainter": " ".join(inpainters) or "none"}
-        return {**loaded.text, "parameters": a1111_parameters(info, extra)}
+        return output_text(loaded.text, info, extra)
 
     def _final_bytes(self, rel: Path, data: bytes, loaded: Any, image: np.ndarray, repainted: int,
                      text: dict[str, str]) -> tuple[bytes, bool]:
