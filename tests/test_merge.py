@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from autofix.errors import ConfigError, ModelNotFound, UnsafeModelFile  # noqa: E402
 from autofix.io.atomic import TMP_MARK  # noqa: E402
-from autofix.merge import (  # noqa: E402
+from autofix.modelfiles.merge import (  # noqa: E402
     RULES,
     MergeError,
     detect_family,
@@ -32,7 +32,7 @@ from autofix.merge import (  # noqa: E402
     make_inpaint,
     open_checkpoint,
 )
-from autofix.safetensors_stream import SafetensorsError, StreamWriter, TensorInfo, dtype_code  # noqa: E402
+from autofix.modelfiles.safetensors_io import SafetensorsError, StreamWriter, TensorInfo, dtype_code  # noqa: E402
 
 U = "model.diffusion_model."
 CONV = U + "input_blocks.0.0.weight"
@@ -491,7 +491,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, sys, threading, time
     import torch, tqdm  # imported before the baseline: the merge imports them lazily
-    from autofix.merge import make_inpaint
+    from autofix.modelfiles.merge import make_inpaint
 
     def status(field):
         for line in open("/proc/self/status"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autofix import modelstore
+from autofix.modelfiles import store as modelstore
 from autofix.errors import ConfigError, ModelNotFound, UnsafeModelFile
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")

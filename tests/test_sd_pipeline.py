@@ -87,7 +87,7 @@ def test_never_worse_guard_keeps_originals_when_candidates_are_noise(tiny, photo
 
 
 def test_merged_inpaint_checkpoint_runs_as_9_channel_model(tiny, photos, tmp_path):
-    from autofix.merge import make_inpaint
+    from autofix.modelfiles.merge import make_inpaint
 
     finetune = save_single_file(build_tiny_pipeline("sd15", 4, seed=11), tmp_path / "finetune.safetensors")
     merged = tmp_path / "finetune-inpainting.safetensors"

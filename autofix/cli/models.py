@@ -19,7 +19,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, cols: tuple[str, ...]) -> N
 
 def cmd_list(args: argparse.Namespace) -> int:
     """List manifest models, where each is (or where to put it)."""
-    from .. import modelstore
+    from ..modelfiles import store as modelstore
 
     rows = modelstore.models_table(verify_hashes=args.verify)
     for row in rows:
@@ -34,7 +34,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check sha256 of the named models (or every model present); exit 1 on a mismatch/missing."""
-    from .. import modelstore
+    from ..modelfiles import store as modelstore
 
     names = args.names or [r["name"] for r in modelstore.models_table() if r["status"] == "present"]
     results = [modelstore.verify(n) for n in names]
@@ -45,7 +45,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     """Download known models (needs a network)."""
-    from .. import modelstore
+    from ..modelfiles import store as modelstore
 
     rows = []
     for name in args.names:
@@ -57,7 +57,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def cmd_make_inpaint(args: argparse.Namespace) -> int:
     """Add-difference merge: inpaint_base + (finetune − base) × multiplier."""
-    from ..merge import make_inpaint
+    from ..modelfiles.merge import make_inpaint
 
     report = make_inpaint(args.finetune, args.inpaint_base, args.base, args.output, multiplier=args.multiplier,
                           fp16=not args.fp32, allow_pickle=args.allow_pickle, progress=not args.json)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import modelstore
+from ..modelfiles import store as modelstore
 from ..errors import ConfigError, UnsafeModelFile
 from ..types import Box
 

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import modelstore
+from ..modelfiles import store as modelstore
 from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..types import Detection

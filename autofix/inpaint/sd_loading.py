@@ -137,7 +137,7 @@ def _locate(model: str | None, root: Path | None) -> tuple[Path, str | None]:
     Tried in order: an existing path; a model in ``root`` (``model_dir``); a Hugging Face repo
     id (``owner/name``); a name in the model manifest / search folders (:mod:`autofix.modelstore`).
     """
-    from .. import modelstore
+    from ..modelfiles import store as modelstore
 
     if model is None:
         return pick_model(root, None).path, None  # type: ignore[arg-type]
@@ -322,7 +322,7 @@ def check_diffusers_folder(folder: Path, *, allow_pickle: bool) -> None:
 
 def pickle_allowed(allow_pickle: bool) -> bool:
     """``allow_pickle`` (the config flag), else ``$AUTOFIX_ALLOW_PICKLE``."""
-    from .. import modelstore
+    from ..modelfiles import store as modelstore
 
     return modelstore.pickle_allowed(True if allow_pickle else None)
 
@@ -389,7 +389,7 @@ def _pickle_shapes(path: Path, allow_pickle: bool) -> dict[str, tuple[int, ...]]
 def check_pickle_allowed(path: Path, allow_pickle: bool) -> None:
     """Raise :class:`UnsafeModelFile` for a pickle-format file unless ``allow_pickle``,
     ``$AUTOFIX_ALLOW_PICKLE`` or the model manifest trusts it (:func:`autofix.modelstore.check_pickle`)."""
-    from .. import modelstore
+    from ..modelfiles import store as modelstore
 
     if path.suffix.lower() in PICKLE_SUFFIXES:
         modelstore.check_pickle(path, True if allow_pickle else None)
@@ -611,7 +611,7 @@ def file_sha256(path: str | Path) -> str:
     """Full sha256 of ``path`` (the hash A1111 and model sites show), remembered per
     ``(absolute path, size, mtime)`` in :func:`hash_cache_path`, so a multi-GB checkpoint is
     read in full once, not at every run's start."""
-    from .. import modelstore
+    from ..modelfiles import store as modelstore
 
     path = Path(path).resolve()
     st = path.stat()

@@ -31,7 +31,7 @@ def _file_identity(path: str | None) -> dict[str, Any] | None:
         return None
     p = Path(os.path.expanduser(path))
     if not p.exists() and os.sep not in path:
-        from ..modelstore import locate
+        from ..modelfiles.store import locate
 
         p = locate(path) or p
     try:

@@ -75,10 +75,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from . import __version__
-from .errors import AutofixError, ConfigError, ModelNotFound, UnsafeModelFile
-from .io.atomic import TMP_MARK
-from .safetensors_stream import (
+from .. import __version__
+from ..errors import AutofixError, ConfigError, ModelNotFound, UnsafeModelFile
+from ..io.atomic import TMP_MARK
+from .safetensors_io import (
     SafetensorsReader,
     StreamWriter,
     TensorInfo,

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ConfigError, ModelNotFound, UnsafeModelFile
-from .io.atomic import TMP_MARK, fsync_dir
+from ..errors import ConfigError, ModelNotFound, UnsafeModelFile
+from ..io.atomic import TMP_MARK, fsync_dir
 
 #: Suffixes that are never pickles (loaded by safe parsers).
 SAFE_SUFFIXES = frozenset({".safetensors", ".onnx", ".tflite", ".json", ".yaml", ".txt"})
@@ -102,7 +102,7 @@ def manifest_path() -> Path:
     try:
         return Path(str(resources.files("autofix.models").joinpath("manifest.json")))
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "models" / "manifest.json"
+        return Path(__file__).resolve().parents[2] / "models" / "manifest.json"
 
 
 def load_manifest(path: str | Path | None = None) -> tuple[ModelEntry, ...]:

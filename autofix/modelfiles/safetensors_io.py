@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 
-from .errors import AutofixError, BackendUnavailable
-from .io.atomic import TMP_MARK, fsync_dir
+from ..errors import AutofixError, BackendUnavailable
+from ..io.atomic import TMP_MARK, fsync_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
