@@ -1,7 +1,7 @@
 """Part 1: detectors. ``build_detector(cfg)`` turns a config into a :class:`Detector`.
 
-Registered backends: ``mediapipe_face`` and ``mediapipe_hands`` (embedded: the models ship
-inside the mediapipe wheel), ``yolo`` (any local ultralytics ``.pt``), and ``prompt``
+Registered backends: ``mediapipe_face`` and ``mediapipe_hands`` (embedded: MediaPipe's
+models ship inside autofix and run on LiteRT, see :mod:`autofix.detect.litert`), ``yolo`` (any local ultralytics ``.pt``), and ``prompt``
 (user boxes/clicks). Any detector's boxes can be refined into masks (``refine: sam`` or
 ``grabcut``, see :mod:`autofix.detect.refine`).
 """

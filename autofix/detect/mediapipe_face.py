@@ -1,11 +1,14 @@
 """MediaPipe face detection (BlazeFace), registered as ``mediapipe_face``.
 
-Two models ship inside the mediapipe wheel, so nothing is downloaded:
+Two of Google's MediaPipe models ship inside autofix (``autofix/detect/tflite/``,
+sha256-checked, run on LiteRT by :mod:`autofix.detect.litert`; the SSD decoding and
+weighted suppression that MediaPipe's graph does are in :mod:`autofix.detect.blaze`),
+so nothing is downloaded:
 
-* ``short`` (model selection 0): a 128×128 model for faces within about 2 m of the
-  camera, i.e. faces that fill a good part of the frame (close-up portraits, selfies).
-  It is the better choice for portraits; it misses small faces (group photos, street
-  scenes).
+* ``short`` (MediaPipe's model selection 0): a 128×128 model for faces within about 2 m
+  of the camera, i.e. faces that fill a good part of the frame (close-up portraits,
+  selfies). It is the better choice for portraits; it misses small faces (group photos,
+  street scenes).
 * ``full`` (model selection 1, the default): a 192×192 sparse model for faces up to
   about 5 m away. It finds smaller faces but does poorly on small images and on faces
   that fill the frame.
@@ -19,14 +22,16 @@ deterministic pass per model, each measured on the real test photos
   it). Mirroring the short-range model only added a false face on a cat photo, so it is
   off there.
 * ``short`` runs on overlapping square windows (side = the shorter image side, stride
-  half of it; a square image is one window). MediaPipe letterboxes the image into its
+  half of it; a square image is one window). The model letterboxes the image into its
   square input, so on a wide photo the faces shrink below what the short-range model
   sees: on the whole ``zidane.jpg`` it finds neither face (plus a false one), on the
   windows both.
 
 Detections overlapping by IoU ≥ 0.3 (or mostly contained in a better one) are merged,
-keeping the highest score. Confidence is not filtered here beyond a low internal floor
-(0.2); the planner applies the user's threshold.
+keeping the highest score. Scores under 0.5 are dropped here: that is the floor MediaPipe's
+face graph applied (its solution API's ``min_detection_confidence`` never reached the
+graph), and lower floors only add false faces on the test photos (0.2: five on
+``zidane.jpg``, one on the coffee cup). The planner applies the user's threshold on top.
 
 The image check and the window/merge helpers here are shared with
 :mod:`autofix.detect.mediapipe_hands`.
@@ -34,11 +39,8 @@ The image check and the window/merge helpers here are shared with
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import threading
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -46,6 +48,7 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..types import Box, Detection
 from .base import DETECTORS
+from .litert import RUNTIME_MODULE
 
 #: ``cfg.model`` value → MediaPipe ``model_selection``.
 FACE_MODELS = {"short": 0, "full": 1}
@@ -123,63 +126,43 @@ def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
 
 
 
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence MediaPipe/TFLite's C++ logging (written straight to fd 2, ignoring Python's
-    logging) while inside the block. ``AUTOFIX_NATIVE_LOGS=1`` keeps it."""
-    if os.environ.get("AUTOFIX_NATIVE_LOGS") == "1":
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+class LiteRTDetector:
+    """Shared lifetime of the LiteRT models a detector builds lazily into ``self._models``."""
 
+    _models: dict[str, Any] | None = None
 
-class MediaPipeSolution:
-    """Shared lifetime handling of a lazily built MediaPipe solution in ``self._solution``."""
+    def _model(self, name: str) -> Any:
+        """Shipped model ``name`` (see :mod:`autofix.detect.litert`), loaded on first use."""
+        if self._models is None:
+            self._models = {}
+        if name not in self._models:
+            from .litert import TFLiteModel
 
-    _solution: Any = None
+            self._models[name] = TFLiteModel(name)
+        return self._models[name]
 
     def close(self) -> None:
-        """Release the MediaPipe graph; the detector rebuilds it if used again."""
-        solution, self._solution = getattr(self, "_solution", None), None
-        if solution is not None:
-            try:
-                solution.close()
-            except Exception:  # noqa: BLE001 - closing twice / at shutdown must not raise
-                pass
+        """Release the models; the detector reloads them if used again."""
+        self._models = None
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-    def __enter__(self) -> "MediaPipeSolution":
+    def __enter__(self) -> "LiteRTDetector":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class MediaPipeFace(MediaPipeSolution):
+#: Old name of :class:`LiteRTDetector` (MediaPipe's legacy solutions API is gone).
+MediaPipeSolution = LiteRTDetector
+
+
+class MediaPipeFace(LiteRTDetector):
     """Face detector on MediaPipe's BlazeFace models.
 
     Args:
         model: ``"short"`` (close-up faces) or ``"full"`` (faces up to ~5 m).
         label: label given to every detection.
-        min_confidence: MediaPipe's internal detection floor (kept low on purpose).
+        min_confidence: the internal detection floor (kept low on purpose).
         mirror: also detect on the mirrored image and merge; ``None`` → on for ``full``
             only (see module docs).
 
@@ -187,14 +170,14 @@ class MediaPipeFace(MediaPipeSolution):
     pixels clipped to the image, ``score`` in [0, 1], and ``landmarks`` a ``(6, 2)``
     float32 array of keypoint pixels (right eye, left eye, nose tip, mouth, right ear,
     left ear; may lie slightly outside the image). Calls on one instance are serialised
-    by a lock; call :meth:`close` (or use it as a context manager) to free the graph.
+    by a lock; call :meth:`close` (or use it as a context manager) to free the model.
     """
 
     def __init__(
         self,
         model: str = "full",
         label: str = "face",
-        min_confidence: float = 0.2,
+        min_confidence: float = 0.5,
         mirror: bool | None = None,
     ) -> None:
         if model not in FACE_MODELS:
@@ -206,18 +189,8 @@ class MediaPipeFace(MediaPipeSolution):
         self.name = f"mediapipe_face:{model}"
         self.min_confidence = float(min_confidence)
         self.mirror = model == "full" if mirror is None else bool(mirror)
-        self._solution: Any = None
+        self._models = None
         self._lock = threading.Lock()
-
-    def _detector(self) -> Any:
-        """The MediaPipe FaceDetection solution, built on first use and reused."""
-        if self._solution is None:
-            from mediapipe.python.solutions import face_detection
-
-            self._solution = face_detection.FaceDetection(
-                model_selection=FACE_MODELS[self.model], min_detection_confidence=self.min_confidence
-            )
-        return self._solution
 
     def windows(self, height: int, width: int) -> list[Window]:
         """Where the model runs: square tiles for ``short``, the whole image for ``full``."""
@@ -230,7 +203,7 @@ class MediaPipeFace(MediaPipeSolution):
         image = check_image(image)
         height, width = image.shape[:2]
         found: list[Detection] = []
-        with self._lock, quiet_native_stderr():
+        with self._lock:
             for window in self.windows(height, width):
                 for mirrored in (False, True) if self.mirror else (False,):
                     found += self._detect_window(image, window, mirrored)
@@ -238,44 +211,45 @@ class MediaPipeFace(MediaPipeSolution):
         return sorted(dedupe(found), key=lambda d: d.box)
 
     def _detect_window(self, image: np.ndarray, window: Window, mirrored: bool) -> list[Detection]:
-        """Run MediaPipe on one window (optionally mirrored); results in full-image pixels."""
+        """Run the model on one window (optionally mirrored); results in full-image pixels."""
+        from .blaze import FACE_FULL, FACE_SHORT, detect_ssd
+
+        spec = FACE_SHORT if self.model == "short" else FACE_FULL
         x0, y0, x1, y1 = window
         crop = image[y0:y1, x0:x1]
         crop = np.ascontiguousarray(crop[:, ::-1] if mirrored else crop)
-        result = self._detector().process(crop)
+        raws = detect_ssd(self._model(spec.model), spec, crop, self.min_confidence)
         out = []
-        for raw in result.detections or []:
+        for raw in raws:
             det = self._convert(raw, window, mirrored, image.shape[1], image.shape[0])
             if det is not None:
                 out.append(det)
         return out
 
     def _convert(self, raw: Any, window: Window, mirrored: bool, width: int, height: int) -> Detection | None:
-        """One MediaPipe detection proto → :class:`Detection` in full-image pixels."""
+        """One decoded detection (normalised to the window) → :class:`Detection` in full-image pixels."""
         x0, y0, x1, y1 = window
         w, h = x1 - x0, y1 - y0
-        rel = raw.location_data.relative_bounding_box
-        bx0, bx1 = rel.xmin * w, (rel.xmin + rel.width) * w
-        pts = np.array([[k.x * w, k.y * h] for k in raw.location_data.relative_keypoints], np.float64)
+        rx0, ry0, rx1, ry1 = raw.box
+        bx0, bx1 = rx0 * w, rx1 * w
+        pts = np.asarray(raw.keypoints, np.float64) * (w, h)
         if mirrored:
             bx0, bx1 = w - bx1, w - bx0
             pts[:, 0] = w - pts[:, 0]
             if len(pts) == len(_MIRROR_KEYPOINTS):
                 pts = pts[_MIRROR_KEYPOINTS]
-        by0, by1 = rel.ymin * h, (rel.ymin + rel.height) * h
+        by0, by1 = ry0 * h, ry1 * h
         box = clip_box((x0 + bx0, y0 + by0, x0 + bx1, y0 + by1), width, height)
         if box is None:
             return None
-        score = float(min(max(raw.score[0], 0.0), 1.0)) if raw.score else 0.0
+        score = float(min(max(raw.score, 0.0), 1.0))
         landmarks = (pts + (x0, y0)).astype(np.float32)
         return Detection(box=box, score=score, label=self.label, landmarks=landmarks, source=self.name)
 
 
-
 @DETECTORS.register(
     "mediapipe_face",
-    requires=("mediapipe",),
-    extra="detect",
+    requires=(RUNTIME_MODULE,),
     summary="MediaPipe BlazeFace: face boxes + 6 keypoints; model short (close-up) or full (default, ~5 m)",
 )
 def build_mediapipe_face(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeFace:

@@ -1,7 +1,14 @@
 """MediaPipe Hands (palm detector + 21-landmark model), registered as ``mediapipe_hands``.
 
-The models ship inside the mediapipe wheel. Runs in static-image mode (no tracking, so
-results do not depend on earlier calls) with ``model_complexity=1``.
+Google's MediaPipe palm-detection and hand-landmark models (the "full" ones, MediaPipe's
+``model_complexity=1``) ship inside autofix and run on LiteRT (:mod:`autofix.detect.litert`).
+The steps MediaPipe's static-image graph takes are done here with the helpers in
+:mod:`autofix.detect.blaze`: palm detection on the letterboxed image (floor
+``min_confidence``, weighted suppression), the best ``max_num_hands`` palms, each turned
+into a rotated square hand region (wrist → middle-finger MCP points up, 2.6× the palm box,
+shifted half a box towards the fingers), regions overlapping a later one by IoU > 0.5
+dropped, then the landmark model on each region, kept where its hand-presence score is
+≥ 0.5. No tracking, so results do not depend on earlier calls.
 
 Two passes, both deterministic:
 
@@ -24,15 +31,14 @@ which is the safe side for a repaint mask.
 MediaPipe's wrist landmark is the wrist joint, which can sit 30-45 px inside a visible
 cuff line on a ~200 px hand; the planner's ``wrist_extension`` covers that.
 
-``score`` is MediaPipe's handedness confidence (left/right classification, ≥ 0.5): the
-legacy API exposes no palm-detection score. Presence is gated inside MediaPipe (palm
-detection ≥ 0.2, landmark presence ≥ 0.5).
+``score`` is the handedness confidence (left/right classification, ≥ 0.5), as the
+MediaPipe solution reported it. Presence is gated before (palm detection ≥ 0.2, landmark
+presence ≥ 0.5).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import numpy as np
 
@@ -40,23 +46,26 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..types import Detection
 from .base import DETECTORS
-from .mediapipe_face import (
-    MediaPipeSolution, Window, check_image, clip_box, dedupe, quiet_native_stderr, tile_windows,
-)
+from .litert import RUNTIME_MODULE
+from .mediapipe_face import LiteRTDetector, Window, check_image, clip_box, dedupe, tile_windows
 
 #: Accepted ``cfg.model`` values (only the full landmark model, complexity 1).
 HAND_MODELS = ("full",)
 #: Smallest zoom tile, px; below this the zoom pass is skipped.
 MIN_ZOOM_TILE = 128
+#: Landmark-model hand-presence floor (MediaPipe's ``min_tracking_confidence`` default).
+MIN_PRESENCE = 0.5
+#: Palm regions overlapping a later one by more than this IoU are dropped (MediaPipe's association).
+ROI_ASSOCIATION_IOU = 0.5
 
 
-class MediaPipeHands(MediaPipeSolution):
+class MediaPipeHands(LiteRTDetector):
     """Hand detector on MediaPipe Hands.
 
     Args:
         label: label given to every detection.
-        max_num_hands: most hands per MediaPipe call and in the returned list.
-        min_confidence: palm-detection floor inside MediaPipe (kept low on purpose).
+        max_num_hands: most hands per model pass and in the returned list.
+        min_confidence: palm-detection floor (kept low on purpose).
         margin: box growth per side, as a fraction of the landmark box's longer side.
         zoom: run the zoom-tile pass (see module docs).
 
@@ -83,21 +92,8 @@ class MediaPipeHands(MediaPipeSolution):
         self.min_confidence = float(min_confidence)
         self.margin = float(margin)
         self.zoom = bool(zoom)
-        self._solution: Any = None
+        self._models = None
         self._lock = threading.Lock()
-
-    def _detector(self) -> Any:
-        """The MediaPipe Hands solution, built on first use and reused."""
-        if self._solution is None:
-            from mediapipe.python.solutions import hands
-
-            self._solution = hands.Hands(
-                static_image_mode=True,
-                max_num_hands=self.max_num_hands,
-                model_complexity=1,
-                min_detection_confidence=self.min_confidence,
-            )
-        return self._solution
 
     def zoom_windows(self, height: int, width: int) -> list[Window]:
         """Tiles of the zoom pass: side = half the shorter side; none if under 128 px."""
@@ -108,7 +104,7 @@ class MediaPipeHands(MediaPipeSolution):
         """Hands in ``image`` (``(H, W, 3)`` uint8 RGB), sorted left to right."""
         image = check_image(image)
         height, width = image.shape[:2]
-        with self._lock, quiet_native_stderr():
+        with self._lock:
             whole = self._detect_window(image, (0, 0, width, height))
             tiles: list[Detection] = []
             for window in self.zoom_windows(height, width):
@@ -119,18 +115,40 @@ class MediaPipeHands(MediaPipeSolution):
         return sorted(kept, key=lambda d: d.box)
 
     def _detect_window(self, image: np.ndarray, window: Window) -> list[Detection]:
-        """Run MediaPipe on one window; hands cut by an inner window edge are dropped."""
+        """Run palm detection + landmarks on one window; hands cut by an inner window edge are dropped."""
         x0, y0, x1, y1 = window
-        w, h = x1 - x0, y1 - y0
-        result = self._detector().process(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
         out = []
-        for marks, hand in zip(result.multi_hand_landmarks or [], result.multi_handedness or []):
-            pts = np.array([[p.x * w, p.y * h] for p in marks.landmark], np.float64)
+        for pts, handedness in self._hands(crop):
             if _cut_by_inner_edge(pts, window, image.shape[1], image.shape[0]):
                 continue
-            det = self._convert(pts + (x0, y0), hand.classification[0].score, image.shape[1], image.shape[0])
+            det = self._convert(pts + (x0, y0), handedness, image.shape[1], image.shape[0])
             if det is not None:
                 out.append(det)
+        return out
+
+    def _hands(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """``(21, 2)`` landmark pixels and handedness confidence of each hand in ``image``."""
+        from .blaze import PALM_FULL, detect_ssd, project_landmarks, roi_iou, rotated_roi
+        from .litert import roi_tensor
+
+        height, width = image.shape[:2]
+        palms = detect_ssd(self._model(PALM_FULL.model), PALM_FULL, image, self.min_confidence)
+        rois: list[tuple[float, ...]] = []
+        for palm in palms[: self.max_num_hands]:
+            roi = rotated_roi(palm, width, height, start=0, end=2, target_degrees=90.0, scale=2.6, shift_y=-0.5)
+            rois = [r for r in rois if roi_iou(r, roi) <= ROI_ASSOCIATION_IOU] + [roi]
+        landmark_model = self._model("hand_landmark_full")
+        out = []
+        for roi in rois:
+            tensor, _, roi = roi_tensor(image, roi, landmark_model.input_size, border_zero=False)
+            marks, presence, handedness = landmark_model.run(tensor)[:3]
+            if float(presence.reshape(-1)[0]) < MIN_PRESENCE:
+                continue
+            size = np.array(landmark_model.input_size, np.float64)
+            pts = project_landmarks(marks.reshape(21, 3)[:, :2].astype(np.float64) / size, roi)
+            left = float(handedness.reshape(-1)[0])
+            out.append((pts, max(left, 1.0 - left)))
         return out
 
     def _convert(self, pts: np.ndarray, score: float, width: int, height: int) -> Detection | None:
@@ -161,8 +179,7 @@ def _cut_by_inner_edge(pts: np.ndarray, window: Window, width: int, height: int)
 
 @DETECTORS.register(
     "mediapipe_hands",
-    requires=("mediapipe",),
-    extra="detect",
+    requires=(RUNTIME_MODULE,),
     summary="MediaPipe Hands: hand boxes + 21 landmarks (0 = wrist), whole image plus zoomed tiles",
 )
 def build_mediapipe_hands(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeHands:
