@@ -11,12 +11,13 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, show_path
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -87,7 +88,14 @@ class CropConfig(_Strict):
     """The only-masked crop around each region."""
 
     padding: Annotated[int, Field(ge=0, le=1024)] = 32
-    resolution: Annotated[int, Field(ge=64, le=2048, multiple_of=8)] = 512
+    resolution: Annotated[int, Field(ge=64, le=2048, multiple_of=8)] = Field(
+        512, description="generative inpainters: crops are processed at aspect buckets of about "
+        "resolution² (sides multiples of 64); classical ones work at the crop's own size")
+    large: Literal["keep", "downscale"] = Field(
+        "keep", description="a window larger than its bucket: keep its detail (process at the bucket's "
+        "aspect scaled up, long side <= max_side) or downscale it to the bucket")
+    max_side: Annotated[int, Field(ge=64, le=4096, multiple_of=64)] | None = Field(
+        None, description="longest processing side for large windows (default 2 x resolution)")
 
 
 class RegionPrompt(_Strict):
@@ -176,6 +184,8 @@ class OutputConfig(_Strict):
 
     format: Literal["same", "png", "jpg", "webp"] = "same"
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 95
+    png_compression: Annotated[int, Field(ge=0, le=9)] = Field(
+        1, description="zlib level of PNG outputs: 1 is fast (default), 9 smallest; pixels are identical")
 
 
 class InputConfig(_Strict):
@@ -232,6 +242,8 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: YAML nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     return data
@@ -253,13 +265,57 @@ def file_dict(path: str | Path) -> dict[str, Any]:
     try:
         text = p.read_text("utf-8")
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
-    return _read_yaml(text, str(p))
+        raise ConfigError(f"{show_path(p)}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{show_path(p)}: not a UTF-8 text file") from None
+    return _read_yaml(text, show_path(p))
 
 
-def _coerce_scalar(text: str) -> Any:
-    value = yaml.safe_load(text) if text.strip() else ""
+def _coerce_scalar(text: str, parts: list[str] | None = None, origin: str = "") -> Any:
+    """An override's value: YAML (``8`` → int, ``true`` → bool, ``[a, b]`` → list), except
+    for text fields (prompts, labels, names, model paths), which take the text as written
+    (``{prompt}, detailed face`` stays a string) unless it is one quoted YAML string."""
+    if not text.strip():
+        return ""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        value = exc
+    except RecursionError:
+        raise ConfigError(f"override {origin!r}: value nested too deeply") from None
+    if parts is not None and _text_field(parts):
+        quoted = text.strip()[:1] in ("'", '"')
+        if isinstance(value, str) and quoted:
+            return value
+        return None if value is None and _text_field(parts) == "optional" else text
+    if isinstance(value, yaml.YAMLError):
+        raise ConfigError(f"override {origin!r}: value is not valid YAML ({str(value).splitlines()[0]})")
     return value
+
+
+def _text_field(parts: list[str]) -> str | None:
+    """``"text"`` if the dotted path ends at a ``str`` field of :class:`RunConfig`,
+    ``"optional"`` for ``str | None``, else ``None``."""
+    node: Any = RunConfig
+    for part in parts:
+        node = _unwrap(node)
+        if get_origin(node) is list:
+            node = get_args(node)[0]  # this part (``*``, an index or a name) picks list items
+            continue
+        if not (isinstance(node, type) and issubclass(node, BaseModel)) or part not in node.model_fields:
+            return None
+        node = node.model_fields[part].annotation
+    node = _unwrap(node)
+    if node is str:
+        return "text"
+    args = set(get_args(node)) if get_origin(node) in (Union, UnionType) else set()
+    return "optional" if args == {str, type(None)} else None
+
+
+def _unwrap(node: Any) -> Any:
+    while get_origin(node) is Annotated:
+        node = get_args(node)[0]
+    return node
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
@@ -272,7 +328,8 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"override {assignment!r} is not of the form key=value")
-    _assign(data, key.split("."), _coerce_scalar(raw), assignment)
+    parts = key.split(".")
+    _assign(data, parts, _coerce_scalar(raw, parts, assignment), assignment)
 
 
 def _assign(node: Any, parts: list[str], value: Any, origin: str) -> None:
@@ -320,7 +377,7 @@ def build_config(
         _merge(data, patch)
     for assignment in overrides:
         apply_override(data, assignment)
-    return validate_config(data, origin=str(file) if file else f"preset {data.get('preset')}")
+    return validate_config(data, origin=show_path(file) if file else f"preset {data.get('preset')}")
 
 
 def _merge(base: dict[str, Any], patch: dict[str, Any]) -> None:

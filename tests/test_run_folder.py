@@ -27,9 +27,12 @@ def _folder(tmp_path: Path) -> Path:
 
 
 def _union_mask(out: Path, rel: str) -> np.ndarray:
-    masks = sorted((out / "_autofix" / "work" / rel).glob("*.mask.png"))
+    from autofix.run.snapshots import SnapshotStore
+
+    shape = np.asarray(Image.open(out / rel)).shape[:2]
+    masks = SnapshotStore(out / "_autofix").stage_unions(Path(rel), shape)
     assert masks, f"no stage masks for {rel}"
-    return np.max([np.asarray(Image.open(m)) for m in masks], axis=0)
+    return np.max(masks, axis=0)
 
 
 @pytest.fixture(scope="module")

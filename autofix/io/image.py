@@ -20,7 +20,7 @@ import io
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,10 @@ class LoadedImage:
             ``"bilevel_expanded"``, ``"transparency_to_alpha"``, ``"16bit_scaled_to_8bit"``,
             ``"cmyk_to_srgb"`` (via the embedded ICC profile), ``"cmyk_icc_unusable"`` then
             ``"cmyk_to_rgb_naive"`` (profile broken), or just ``"cmyk_to_rgb_naive"`` (no
-            profile), ``"mode_<MODE>_converted"``, ``"exif_transposed"``.
+            profile), ``"mode_<MODE>_converted"``, ``"exif_transposed"``,
+            ``"16bit_rgb_truncated_to_8bit"`` (a 16-bit RGB/RGBA PNG: Pillow keeps each
+            sample's high byte), ``"png_text_dropped:KEYWORD"`` (a compressed text chunk
+            over :data:`MAX_BIG_TEXT` or not inflatable; the pixels are still read).
         exif: EXIF bytes (``b"Exif\\0\\0"`` + TIFF data) to write back, Orientation = 1;
             ``None`` if the source had none.
         icc_profile: ICC profile bytes to keep on save; ``None`` if absent or after a
@@ -118,8 +121,13 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, data: byt
         data = _read_bytes(path)
     elif not data:
         raise InputImageError(path, "empty file (0 bytes)")
-    with _open(path, data, max_pixels) as im:
-        return _decode(path, im, data)
+    pillow_data, big_text, notes = _set_aside_big_text(data)
+    with _open(path, pillow_data, max_pixels) as im:
+        loaded = _decode(path, im, data)
+    if big_text or notes or _is_16bit_colour_png(data):
+        extra = tuple(notes) + (("16bit_rgb_truncated_to_8bit",) if _is_16bit_colour_png(data) else ())
+        loaded = replace(loaded, text={**loaded.text, **big_text}, normalisations=loaded.normalisations + extra)
+    return loaded
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -228,6 +236,97 @@ def _orientation(im: Image.Image) -> int:
     except _DECODE_ERRORS + (TypeError, KeyError):
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+# --------------------------------------------------------------------------- PNG chunks
+
+#: Largest compressed PNG text (zTXt, compressed iTXt) kept when it is beyond what Pillow
+#: inflates itself (``PngImagePlugin.MAX_TEXT_CHUNK``, 1 MB): ComfyUI workflows run to a
+#: few MB. Anything larger is dropped with a note; the pixels are still read.
+MAX_BIG_TEXT = 16 * 1024 * 1024
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """``(type, start, end)`` of each whole chunk (length, type, data, CRC) of a PNG;
+    ``[]`` if ``data`` is not a PNG or a chunk runs past the end (Pillow then reports it)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return []
+    chunks, pos = [], len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            return []
+        kind = data[pos + 4 : pos + 8]
+        chunks.append((kind, pos, end))
+        pos = end
+        if kind == b"IEND":
+            break
+    return chunks
+
+
+def _compressed_text(kind: bytes, body: bytes) -> tuple[str, bytes] | None:
+    """``(keyword, compressed bytes)`` of a zTXt or compressed iTXt chunk body, else None."""
+    key, sep, rest = body.partition(b"\0")
+    if not sep:
+        return None
+    if kind == b"zTXt" and rest[:1] == b"\0":
+        return key.decode("latin-1"), rest[1:]
+    if kind == b"iTXt" and rest[:2] == b"\1\0":
+        parts = rest[2:].split(b"\0", 2)  # language tag, translated keyword, text
+        return (key.decode("latin-1"), parts[2]) if len(parts) == 3 else None
+    return None
+
+
+def _inflate(compressed: bytes, limit: int) -> bytes | None:
+    """``compressed`` inflated, or None if it is corrupt or inflates past ``limit`` bytes."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(compressed, limit)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else out
+
+
+def _set_aside_big_text(data: bytes) -> tuple[bytes, dict[str, str], list[str]]:
+    """Compressed PNG text chunks too big for Pillow, taken out of the bytes Pillow reads.
+
+    Pillow refuses a whole image ("Decompressed Data Too Large") for a zTXt/iTXt over its
+    1 MB limit. Such chunks are cut from the bytes given to Pillow (the hashed ``data``
+    is unchanged) and inflated here up to :data:`MAX_BIG_TEXT`: returns ``(bytes for
+    Pillow, {keyword: text} read here, notes)``, a ``png_text_dropped:KEYWORD`` note for
+    each chunk that is larger still or does not inflate."""
+    from PIL import PngImagePlugin
+
+    limit = PngImagePlugin.MAX_TEXT_CHUNK
+    cut, text, notes = [], {}, []
+    for kind, start, end in _png_chunks(data):
+        if kind not in (b"zTXt", b"iTXt") or end - start - 12 < 64:
+            continue
+        found = _compressed_text(kind, data[start + 8 : end - 4])
+        if found is None or _inflate(found[1], limit) is not None:
+            continue  # Pillow reads it (or skips it) by itself
+        cut.append((start, end))
+        value = _inflate(found[1], MAX_BIG_TEXT)
+        if value is None:
+            notes.append(f"png_text_dropped:{found[0]}")
+        else:
+            text[found[0]] = value.decode("utf-8" if kind == b"iTXt" else "latin-1", "replace")
+    if not cut:
+        return data, {}, []
+    kept, pos = [], 0
+    for start, end in cut:
+        kept.append(data[pos:start])
+        pos = end
+    kept.append(data[pos:])
+    return b"".join(kept), text, notes
+
+
+def _is_16bit_colour_png(data: bytes) -> bool:
+    """A 16-bit-per-channel RGB or RGBA PNG (Pillow keeps only each sample's high byte)."""
+    return data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 26 \
+        and data[24] == 16 and data[25] in (2, 6)
 
 
 # --------------------------------------------------------------------------- mode → RGB
@@ -402,6 +501,7 @@ def encode_image(
     like: LoadedImage | None = None,
     jpeg_quality: int = 95,
     text: dict[str, str] | None = None,
+    png_compression: int = 6,
 ) -> bytes:
     """Encode ``rgb`` ``(H, W, 3)`` uint8 (+ ``alpha`` ``(H, W)`` uint8 or None) as a file.
 
@@ -410,7 +510,8 @@ def encode_image(
     means ``like.text`` (if ``like`` is given), ``{}`` means none. JPEG drops ``alpha``
     (JPEG has none), uses ``jpeg_quality`` and 4:4:4 chroma. WEBP is lossless (exact RGB
     under transparent pixels too) when there is alpha or ``like`` was lossless, else lossy
-    at ``jpeg_quality``. Same arguments give the same PNG bytes.
+    at ``jpeg_quality``. ``png_compression``: zlib level 0–9 (pixels are the same at every
+    level). Same arguments give the same PNG bytes.
     """
     pil_format = _check_format(fmt)
     if not 1 <= int(jpeg_quality) <= 100:
@@ -419,7 +520,7 @@ def encode_image(
     keep_alpha = alpha is not None and pil_format != "JPEG"
     pixels = np.dstack([rgb, alpha]) if keep_alpha else rgb
     im = Image.fromarray(np.ascontiguousarray(pixels))
-    options = _save_options(pil_format, keep_alpha, like, int(jpeg_quality), text)
+    options = _save_options(pil_format, keep_alpha, like, int(jpeg_quality), text, int(png_compression))
     buf = io.BytesIO()
     im.save(buf, pil_format, **options)
     return buf.getvalue()
@@ -461,7 +562,8 @@ def _check_arrays(rgb: np.ndarray, alpha: np.ndarray | None) -> None:
 
 
 def _save_options(
-    fmt: str, has_alpha: bool, like: LoadedImage | None, quality: int, text: dict[str, str] | None
+    fmt: str, has_alpha: bool, like: LoadedImage | None, quality: int, text: dict[str, str] | None,
+    png_compression: int = 6,
 ) -> dict[str, object]:
     """Pillow ``save()`` keyword arguments for ``fmt``."""
     options: dict[str, object] = {}
@@ -475,7 +577,7 @@ def _save_options(
         chunks = (like.text if like is not None else {}) if text is None else text
         if chunks:
             options["pnginfo"] = _png_info(chunks)
-        options["compress_level"] = 6  # explicit, so a Pillow default change can't alter bytes
+        options["compress_level"] = png_compression  # explicit, so a Pillow default change can't alter bytes
     elif has_alpha or (like is not None and like.lossless):
         options.update(lossless=True, exact=True)
     else:

@@ -8,6 +8,7 @@ processed at. Sizes are always ``(width, height)``; array shapes are ``(H, W[, 3
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -100,3 +101,112 @@ def cut(array: np.ndarray, window: CropWindow, kind: ResizeKind = "image") -> np
     """The window's box cut out of ``array`` (image or mask) and resized to ``window.size``."""
     x0, y0, x1, y1 = window.box
     return resize_to(array[y0:y1, x0:x1], window.size, kind)
+
+
+# --------------------------------------------------------------------------- buckets
+
+#: Bucket sides are multiples of this (the VAE's 8 × the UNet's down-sampling headroom).
+BUCKET_MULTIPLE = 64
+#: Most elongated bucket (long side : short side).
+MAX_BUCKET_ASPECT = 4.0
+#: A window side grows at most by this factor to reach its bucket's aspect; beyond it the
+#: next-nearest bucket is tried, and if none fits the window keeps its shape (see bucket_window).
+MAX_GROWTH = 1.5
+
+
+@lru_cache(maxsize=32)
+def buckets(resolution: int) -> tuple[tuple[int, int], ...]:
+    """The aspect buckets around ``resolution²``: ``(w, h)`` with both sides multiples of 64,
+    ``w·h <= resolution²``, the largest such ``h`` for each ``w`` (and of those with equal
+    ``h`` the widest), aspect within 1:4 … 4:1; sorted from tallest to widest.
+
+    512 gives 256×1024, 320×768, 384×640, 448×576, 512×512 and their transposes (SD1.x);
+    1024 gives 1024×1024, 1088×960, 1152×896, 1216×832, 1344×768, … (SDXL's usual set).
+    """
+    if resolution < MIN_SIDE:
+        raise ValueError(f"resolution must be >= {MIN_SIDE}, is {resolution}")
+    budget, m = resolution * resolution, BUCKET_MULTIPLE
+    widest: dict[int, int] = {}
+    for w in range(m, budget // m + 1, m):
+        h = budget // w // m * m
+        if h < m:
+            break
+        if max(w / h, h / w) <= MAX_BUCKET_ASPECT:
+            widest[h] = max(widest.get(h, 0), w)
+    pairs = {(w, h) for h, w in widest.items()}
+    pairs |= {(h, w) for w, h in pairs}  # keep the set symmetric
+    if not pairs:  # resolution < 128: one square bucket
+        side = max(m, resolution // m * m)
+        pairs = {(side, side)}
+    return tuple(sorted(pairs, key=lambda p: p[0] / p[1]))
+
+
+def _round_to(value: float, multiple: int) -> int:
+    return max(multiple, int(math.floor(value / multiple + 0.5)) * multiple)
+
+
+def _grow(box: IntBox, target_wh: tuple[int, int], image_wh: tuple[int, int]) -> IntBox:
+    """``box`` grown (never shrunk) to ``target_wh`` around its centre, shifted inside the image."""
+    x0, y0, x1, y1 = box
+    out = []
+    for lo, hi, size, limit in ((x0, x1, target_wh[0], image_wh[0]), (y0, y1, target_wh[1], image_wh[1])):
+        extra = size - (hi - lo)
+        start = lo - extra // 2
+        start = min(max(start, 0), limit - size)
+        out.append((start, start + size))
+    (nx0, nx1), (ny0, ny1) = out
+    return nx0, ny0, nx1, ny1
+
+
+def bucket_window(support_box: IntBox, image_size_wh: tuple[int, int], padding: int, resolution: int,
+                  large: Literal["keep", "downscale"] = "keep", max_side: int | None = None) -> CropWindow:
+    """The crop window of a generative stage: padded, grown to an aspect bucket, bucket-sized.
+
+    1. The padded box is :func:`crop_window`'s (``support_box`` grown by ``padding``, clamped).
+    2. Buckets (:func:`buckets` of ``resolution``) are tried nearest aspect first: the box grows
+       along one axis to the bucket's aspect (more context, never a stretch), by at most
+       :data:`MAX_GROWTH`, centred and shifted inside the image at borders. The first bucket
+       whose grown box fits is used. If none fits (a thin image, a window spanning the image),
+       the box keeps its shape and is processed at :func:`processing_size` (no bucket).
+    3. Processing size: the bucket itself when the window is no larger (small crops are
+       upscaled to it, as A1111's "only masked" does). A window larger than its bucket is, by
+       default (``large="keep"``), processed at the bucket's aspect scaled to the window's own
+       size (sides multiples of 64, long side at most ``max_side``, default 2·resolution) —
+       repainting a big, fine face at 512 and blowing it back up would blur it;
+       ``large="downscale"`` processes it at the bucket size like any other.
+    """
+    padded = crop_window(support_box, image_size_wh, padding, resolution)
+    x0, y0, x1, y1 = padded.box
+    w, h = x1 - x0, y1 - y0
+    img_w, img_h = int(image_size_wh[0]), int(image_size_wh[1])
+    aspect = math.log(w / h)
+    for bw, bh in sorted(buckets(resolution), key=lambda b: abs(math.log(b[0] / b[1]) - aspect)):
+        ratio = bw / bh
+        tw, th = (max(w, math.ceil(h * ratio)), h) if ratio * h > w else (w, max(h, math.ceil(w / ratio)))
+        if tw / w > MAX_GROWTH or th / h > MAX_GROWTH or tw > img_w or th > img_h:
+            continue
+        box = _grow(padded.box, (tw, th), (img_w, img_h))
+        return CropWindow(box=box, size=_bucket_size((bw, bh), (tw, th), resolution, large, max_side))
+    return padded
+
+
+def _bucket_size(bucket: tuple[int, int], window_wh: tuple[int, int], resolution: int,
+                 large: str, max_side: int | None) -> tuple[int, int]:
+    """Processing size of a window grown to ``bucket``'s aspect (see :func:`bucket_window`)."""
+    bw, bh = bucket
+    ww, wh = window_wh
+    if large == "downscale" or ww * wh <= bw * bh:
+        return bw, bh
+    cap = max_side or 2 * resolution
+    scale = min(math.sqrt(ww * wh / (bw * bh)), cap / max(bw, bh))
+    if scale <= 1.0:
+        return bw, bh
+    short = _round_to(min(bw, bh) * scale, BUCKET_MULTIPLE)
+    long_ = min(_round_to(short * max(bw, bh) / min(bw, bh), BUCKET_MULTIPLE), cap // BUCKET_MULTIPLE * BUCKET_MULTIPLE)
+    return (long_, short) if bw >= bh else (short, long_)
+
+
+def native_window(window: CropWindow) -> CropWindow:
+    """``window`` processed at its own pixel size (classical inpainters: no resize at all)."""
+    x0, y0, x1, y1 = window.box
+    return CropWindow(box=window.box, size=(x1 - x0, y1 - y0))

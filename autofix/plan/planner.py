@@ -15,8 +15,8 @@ Pipeline (:func:`plan_stage_full`):
    ``mask.invert`` complements each region's mask (so ``merge_invert`` + ``invert`` is the
    plain union). No surviving detection gives no region, even for ``merge_invert``;
 5. soft mask = :func:`~.masks.feather` by ``mask.blur``; regions whose hard or soft mask is
-   empty are dropped (noted); the crop is :func:`~.crop.crop_window` around the soft mask's
-   support; ``index`` is the position among the regions returned.
+   empty are dropped (noted); the crop is :func:`~.crop.bucket_window` around the soft mask's
+   support (an aspect bucket; classical inpainters then work at the window's own size); ``index`` is the position among the regions returned.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from ..config import StageConfig
 from ..types import Box, Detection, PlannedRegion
 from . import filters
-from .crop import crop_window
+from .crop import bucket_window
 from .masks import (
     detection_mask,
     dilate_erode,
@@ -151,7 +151,8 @@ def _finish(
                 box=_union_box(piece.dets),
                 hard_mask=piece.hard,
                 soft_mask=soft,
-                crop=crop_window(support, (w, h), stage.crop.padding, stage.crop.resolution),
+                crop=bucket_window(support, (w, h), stage.crop.padding, stage.crop.resolution,
+                                   stage.crop.large, stage.crop.max_side),
                 detections=piece.dets,
                 notes=piece.notes,
             )

@@ -25,20 +25,13 @@ NO_MODEL_HINT = (
 
 
 def _file_identity(path: str | None) -> dict[str, Any] | None:
-    """Cheap identity of a model file: path, size and mtime (hashing GBs per run is too slow).
-    A bare name (``face_yolov8n.pt``, ``vit_b``) is looked up where the loaders look for it."""
-    if not path:
-        return None
-    p = Path(os.path.expanduser(path))
-    if not p.exists() and os.sep not in path:
-        from ..modelfiles.store import locate
+    """The model's one identity (:func:`autofix.modelfiles.identity.identity`): path and sha256
+    of the file or folder the loaders use (bare names such as ``face_yolov8n.pt`` or ``vit_b``
+    looked up where they look), the same sha256 sidecars and make-inpaint metadata record.
+    Hashes are cached per path, size and mtime, so a big file is read once."""
+    from ..modelfiles.identity import identity
 
-        p = locate(path) or p
-    try:
-        st = p.stat()
-    except OSError:
-        return {"path": str(p)}
-    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return identity(path)
 
 
 @dataclass

@@ -125,14 +125,14 @@ def _run_locked(rels: list[Path], runner: ImageRunner, on_image: Callable[[Image
     store = runner.store
     begin_run(store, runner.config, runner.input_root, images=len(rels), dry_run=runner.options.dry_run)
     summary, t0 = BatchSummary(), time.perf_counter()
-    bar = tqdm(rels, unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=len(rels), unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        for rel in bar:
-            bar.set_postfix_str(rel.as_posix()[-40:], refresh=False)
-            outcome = runner.run(rel)
+        for outcome in runner.run_many(rels):
+            bar.set_postfix_str(outcome.rel.as_posix()[-40:], refresh=False)
+            bar.update(1)
             outcome.image = None  # keep memory flat over big folders
             if outcome.status == "failed":
-                store.journal("image_failed", rel=rel.as_posix(), error=outcome.detail)
+                store.journal("image_failed", rel=outcome.rel.as_posix(), error=outcome.detail)
             summary.outcomes.append(outcome)
             if on_image:
                 on_image(outcome)

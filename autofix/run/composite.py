@@ -66,9 +66,14 @@ def paste_crop(base: np.ndarray, new_crop: np.ndarray, soft_mask: np.ndarray, cr
     Returns:
         A new ``(H, W, 3)`` uint8 image; equal to ``base`` wherever ``soft_mask == 0``.
     """
+    out = base.copy()
+    paste_crop_into(out, new_crop, soft_mask, crop)
+    return out
+
+
+def paste_crop_into(image: np.ndarray, new_crop: np.ndarray, soft_mask: np.ndarray, crop: CropWindow) -> None:
+    """:func:`paste_crop` in place: only ``crop.box`` of ``image`` is written."""
     x0, y0, x1, y1 = crop.box
     if soft_mask[:y0].any() or soft_mask[y1:].any() or soft_mask[:, :x0].any() or soft_mask[:, x1:].any():
         raise ValueError(f"soft mask extends outside the crop box {crop.box}")
-    out = base.copy()
-    out[y0:y1, x0:x1] = blend_window(base, new_crop, soft_mask, crop)
-    return out
+    image[y0:y1, x0:x1] = blend_window(image, new_crop, soft_mask, crop)

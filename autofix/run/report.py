@@ -1,13 +1,18 @@
-"""Visual report of a run: an HTML page and PNG contact sheets, per image and per stage
+"""Visual report of a run: an HTML page and JPEG contact sheets, per image and per stage
 ``before | masks overlaid | after``, with region scores and never-worse decisions.
 
-Written to ``OUT/_autofix/report/`` from the sidecars, the stage checkpoints and the
-input files (found through ``OUT/_autofix/source.json``). Every file name, prompt and
-reason that lands in the HTML is escaped.
+Incremental: the run makes each image's tiles from the arrays it already holds
+(:func:`stage_tiles`, tinted at thumbnail size) and saves them with the sidecar's key
+(:func:`save_tiles`); :func:`write_report` then only reads sidecars and those small files.
+Contact sheets are PNG, 25 rows each. An image whose tiles are missing or stale (another version, a deleted report folder) is
+rebuilt once from its input and stage snapshots. Thumbnails are bounded on both sides, so
+memory does not depend on any image's aspect. Everything from files and metadata that lands
+in the HTML is escaped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from dataclasses import dataclass
@@ -17,12 +22,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import AutofixError
-from ..io.atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes, atomic_write_json
 from .overlay import tint
 from .store import OutputStore
 
 THUMB_H = 192
-SHEET_ROWS = 100
+#: Widest thumbnail (a panorama is shrunk to this width, its height then below THUMB_H).
+THUMB_W = 4 * THUMB_H
+SHEET_ROWS = 25
+TILES_FORMAT = 1
+
+Trio = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -31,87 +41,150 @@ class Row:
 
     rel: str
     status: str
+    label: str
     stages: list[dict[str, Any]]
-    tiles: list[tuple[str, str, str]]  # per stage: (before, mask, after) thumbnail file names
+    tiles: list[list[str]]  # per stage: [before, mask, after] thumbnail file names, or []
 
 
-def _thumb(rgb: np.ndarray) -> np.ndarray:
+def thumb_size(h: int, w: int) -> tuple[int, int]:
+    """``(width, height)`` of the thumbnail of an ``h × w`` image: height THUMB_H, both sides
+    bounded (width at most THUMB_W, each side at least 1)."""
+    scale = min(THUMB_H / h, THUMB_W / w)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _thumb(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
 
-    h, w = rgb.shape[:2]
-    scale = THUMB_H / h
-    return cv2.resize(rgb, (max(1, round(w * scale)), THUMB_H), interpolation=cv2.INTER_AREA)
+    return cv2.resize(arr, size, interpolation=cv2.INTER_AREA)
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
-    try:
-        from ..io.image import load_image
-
-        return load_image(path).rgb
-    except (OSError, ValueError, AutofixError):  # a missing or unreadable input only blanks its tile
-        return None
+def stage_tiles(before: np.ndarray, union: np.ndarray, after: np.ndarray) -> Trio:
+    """The stage's ``before | masks | after`` thumbnails (the mask tint drawn at thumbnail size)."""
+    size = thumb_size(*before.shape[:2])
+    small = _thumb(before, size)
+    return small, tint(small, _thumb(union, size)), _thumb(after, size)
 
 
-def _save_jpg(path: Path, rgb: np.ndarray) -> None:
+def _tile_key(rel: str) -> str:
+    return hashlib.sha256(rel.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def _folder(store: OutputStore) -> Path:
+    return store.meta / "report"
+
+
+def _jpg(rgb: np.ndarray) -> bytes:
     import cv2
 
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    if ok:
-        atomic_write_bytes(path, buf.tobytes())
+    if not ok:
+        raise AutofixError("thumbnail encoding failed")
+    return buf.tobytes()
 
 
-def _stage_tiles(store: OutputStore, rel: Path, side: dict[str, Any], before: np.ndarray | None,
-                 thumbs: Path, key: str) -> tuple[list[tuple[str, str, str]], list[np.ndarray]]:
-    import cv2
+def _pad_h(arr: np.ndarray) -> np.ndarray:
+    return np.pad(arr, ((0, THUMB_H - arr.shape[0]), (0, 0), (0, 0))) if arr.shape[0] < THUMB_H else arr
 
-    tiles, arrays, current = [], [], before
-    for stage in side["stages"]:
-        if not stage["regions"]:  # nothing planned: no tiles, the image passes through
-            tiles.append(("", "", ""))
+
+def save_tiles(store: OutputStore, rel: Path, sidecar: dict[str, Any], tiles: list[Trio | None],
+               before: np.ndarray | None = None) -> None:
+    """Write one image's tiles (thumbnails, its contact-sheet strip, and an index keyed by the
+    sidecar's key). ``before`` (the input) is the strip of an image with no stage tiles."""
+    folder, key = _folder(store), _tile_key(rel.as_posix())
+    names: list[list[str]] = []
+    strip_parts = []
+    for i, trio in enumerate(tiles):
+        if trio is None:
+            names.append([])
             continue
-        paths = store.stage_paths(rel, stage["index"], stage["stage"])
-        after = _read_rgb(paths["image"]) if paths["image"].exists() else current
-        mask = cv2.imread(str(paths["mask"]), cv2.IMREAD_GRAYSCALE) if paths["mask"].exists() else None
-        base = current if current is not None else after
-        if base is None or after is None:
-            tiles.append(("", "", ""))
+        trio_names = [f"{key}-{i:02d}-{kind}.jpg" for kind in ("before", "mask", "after")]
+        for name, arr in zip(trio_names, trio):
+            atomic_write_bytes(folder / "thumbs" / name, _jpg(arr), durable=False)
+        names.append(trio_names)
+        strip_parts.append(np.hstack([_pad_h(a) for a in trio]))
+    if not strip_parts:
+        if before is None:
+            loaded = _read_input(store, rel)
+            before = loaded if loaded is not None else np.zeros((THUMB_H, THUMB_H, 3), np.uint8)
+        strip_parts = [_pad_h(_thumb(before, thumb_size(*before.shape[:2])))]
+    atomic_write_bytes(folder / "strips" / f"{key}.jpg", _jpg(np.hstack(strip_parts)), durable=False)
+    atomic_write_json(folder / "tiles" / f"{key}.json",
+                      {"format": TILES_FORMAT, "key": sidecar.get("key"), "rel": rel.as_posix(), "tiles": names},
+                      durable=False)
+
+
+def _read_input(store: OutputStore, rel: Path) -> np.ndarray | None:
+    source = store.meta / "source.json"
+    try:
+        root = Path(json.loads(source.read_text("utf-8"))["input_root"])
+        from ..io.image import load_image
+
+        return load_image(root / rel).rgb
+    except (OSError, ValueError, KeyError, TypeError, AutofixError):  # a missing input only blanks its tile
+        return None
+
+
+def _rebuild_tiles(store: OutputStore, rel: Path, side: dict[str, Any]) -> None:
+    """Tiles of an image finished without them (from its input and stage snapshots)."""
+    from .snapshots import SnapshotStore
+
+    current = _read_input(store, rel)
+    snaps, tiles = SnapshotStore(store.meta), []
+    for stage in side.get("stages", []):
+        restored = None
+        if current is not None:
+            restored = snaps.load(rel, stage["index"], stage["stage"], stage.get("key", ""), current)
+        if restored is None or not stage.get("regions"):
+            tiles.append(None)
             continue
-        overlay = tint(base, mask) if mask is not None and mask.shape == base.shape[:2] else base
-        trio = [_thumb(base), _thumb(overlay), _thumb(after)]
-        names = tuple(f"{key}-{stage['index']:02d}-{kind}.jpg" for kind in ("before", "mask", "after"))
-        for name, img in zip(names, trio):
-            _save_jpg(thumbs / name, img)
-        tiles.append(names)  # type: ignore[arg-type]
-        arrays.append(np.hstack(trio))
-        current = after
-    return tiles, arrays
+        tiles.append(stage_tiles(current, restored.union, restored.image))
+        current = restored.image
+    save_tiles(store, rel, side, tiles, before=_read_input(store, rel) if not any(tiles) else None)
 
 
-def collect(out: str | Path) -> tuple[list[Row], list[np.ndarray]]:
-    """Read every sidecar under ``out`` and write thumbnails; returns rows and sheet strips."""
+def _tiles_index(store: OutputStore, rel: Path, side: dict[str, Any]) -> list[list[str]]:
+    path = _folder(store) / "tiles" / f"{_tile_key(rel.as_posix())}.json"
+    for attempt in range(2):
+        try:
+            index = json.loads(path.read_text("utf-8"))
+            if index.get("format") == TILES_FORMAT and index.get("key") == side.get("key") \
+                    and (_folder(store) / "strips" / f"{_tile_key(rel.as_posix())}.jpg").exists():
+                return index["tiles"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if attempt == 0:
+            _rebuild_tiles(store, rel, side)
+    return []
+
+
+def _status_label(side: dict[str, Any]) -> str:
+    status = side.get("status", "?")
+    names = {str((s.get("inpainter") or {}).get("backend", "")) for s in side.get("stages", []) if s.get("repainted")}
+    if status == "fixed" and names == {"classical"}:
+        return "fixed (classical fill: smoothed, not regenerated)"
+    return status
+
+
+def collect(out: str | Path) -> list[Row]:
+    """One row per sidecar under ``out`` (tiles made now only where the run made none)."""
     store = OutputStore(out)
-    source = json.loads((store.meta / "source.json").read_text()) if (store.meta / "source.json").exists() else {}
-    root = Path(source.get("input_root", "."))
-    thumbs = store.meta / "report" / "thumbs"
-    rows, strips = [], []
+    rows = []
     sides = sorted(p for p in store.root.rglob("*.autofix.json") if store.meta not in p.parents)
-    for i, path in enumerate(sides):
+    for path in sides:
         try:
             side = json.loads(path.read_text("utf-8"))
             rel = Path(side["input"]["path"])
-        except (OSError, ValueError, KeyError):
+            stages = list(side["stages"])
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        before = _read_rgb(root / rel)
-        tiles, arrays = _stage_tiles(store, rel, side, before, thumbs, f"{i:05d}")
-        rows.append(Row(rel.as_posix(), side.get("status", "?"), side["stages"], tiles))
-        if not arrays:
-            arrays = [_thumb(before)] if before is not None else [np.zeros((THUMB_H, THUMB_H, 3), np.uint8)]
-        strips.append(np.hstack(arrays))
-    return rows, strips
+        rows.append(Row(rel.as_posix(), str(side.get("status", "?")), _status_label(side), stages,
+                        _tiles_index(store, rel, side)))
+    return rows
 
 
 _CSS = """body{font:14px system-ui,sans-serif;margin:16px;background:#111;color:#ddd}
-h2{font-size:15px;margin:18px 0 4px}img{height:%dpx;margin-right:2px}.st{margin:4px 0 10px}
+h2{font-size:15px;margin:18px 0 4px}img{max-height:%dpx;margin-right:2px}.st{margin:4px 0 10px}
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #444;padding:2px 6px}
 .fixed{color:#7c7}.planned{color:#dc6}.failed{color:#e66}""" % THUMB_H
 
@@ -129,33 +202,61 @@ def _region_rows(stage: dict[str, Any]) -> str:
 
 
 def render_html(rows: list[Row], title: str) -> str:
-    """The report page. All text from files and metadata is HTML-escaped."""
+    """The report page. All text from files and metadata is HTML-escaped (attributes quoted)."""
     parts = [f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>{_CSS}</style>",
              f"<h1>{html.escape(title)}</h1><p>{len(rows)} image(s). Columns per stage: before | masks | after.</p>"]
     for row in rows:
-        parts.append(f"<h2>{html.escape(row.rel)} <span class={html.escape(row.status)}>"
-                     f"{html.escape(row.status)}</span></h2>")
-        for stage, tiles in zip(row.stages, row.tiles):
+        parts.append(f"<h2>{html.escape(row.rel)} <span class=\"{html.escape(row.status)}\">"
+                     f"{html.escape(row.label)}</span></h2>")
+        for i, stage in enumerate(row.stages):
+            tiles = row.tiles[i] if i < len(row.tiles) else []
             imgs = "".join(f'<img src="thumbs/{html.escape(t)}" alt="{html.escape(t)}">' for t in tiles if t)
-            parts.append(f"<div class=st><b>{html.escape(stage['stage'])}</b> "
+            parts.append(f"<div class=st><b>{html.escape(str(stage['stage']))}</b> "
                          f"({html.escape(str(stage.get('detector', '')))})<br>{imgs}{_region_rows(stage)}</div>")
     return "\n".join(parts)
 
 
 def write_report(out: str | Path) -> Path:
-    """Write ``OUT/_autofix/report/index.html`` and ``contact-sheet-NN.png``; returns the HTML path."""
+    """Write ``OUT/_autofix/report/index.html`` and ``contact-sheet-NN.png``; returns the HTML path.
+    Cost per finished image: one sidecar read; a contact sheet is redrawn only when one of its
+    rows changed."""
     import cv2
 
     store = OutputStore(out)
-    rows, strips = collect(out)
-    folder = store.meta / "report"
-    for n in range(0, len(strips), SHEET_ROWS):
-        chunk = strips[n:n + SHEET_ROWS]
-        width = max(s.shape[1] for s in chunk)
-        sheet = np.vstack([np.pad(s, ((0, 4), (0, width - s.shape[1]), (0, 0))) for s in chunk])
-        ok, buf = cv2.imencode(".png", np.ascontiguousarray(sheet[:, :, ::-1]))
+    rows = collect(out)
+    folder = _folder(store)
+    for n in range(0, len(rows), SHEET_ROWS):
+        chunk = rows[n:n + SHEET_ROWS]
+        path = folder / f"contact-sheet-{n // SHEET_ROWS + 1:02d}.png"
+        stamp = folder / "strips" / f"sheet-{n // SHEET_ROWS + 1:02d}.json"
+        signature = hashlib.sha256(json.dumps([(r.rel, r.tiles, _strip_mtime(folder, r.rel)) for r in chunk]
+                                              ).encode()).hexdigest()
+        if path.exists() and _read_text(stamp) == signature:
+            continue
+        strips = []
+        for row in chunk:
+            strip = cv2.imread(str(folder / "strips" / f"{_tile_key(row.rel)}.jpg"), cv2.IMREAD_COLOR)
+            strips.append(strip[:, :, ::-1] if strip is not None else np.zeros((THUMB_H, THUMB_H, 3), np.uint8))
+        width = max(s.shape[1] for s in strips)
+        sheet = np.vstack([np.pad(s, ((0, 4), (0, width - s.shape[1]), (0, 0))) for s in strips])
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(sheet[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if ok:
-            atomic_write_bytes(folder / f"contact-sheet-{n // SHEET_ROWS + 1:02d}.png", buf.tobytes())
+            atomic_write_bytes(path, buf.tobytes())
+            atomic_write_bytes(stamp, signature.encode(), durable=False)
     page = folder / "index.html"
     atomic_write_bytes(page, render_html(rows, f"autofix report: {Path(out).name}").encode("utf-8"))
     return page
+
+
+def _strip_mtime(folder: Path, rel: str) -> int:
+    try:
+        return (folder / "strips" / f"{_tile_key(rel)}.jpg").stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except (OSError, ValueError):
+        return ""

@@ -16,6 +16,7 @@ from typing import Callable
 
 from ..config import RunConfig
 from ..io.discover import check_output_dir, find_images
+from ..io.image import NOT_AN_IMAGE, TRUNCATED
 from .backends import Backends
 from .batch import begin_run
 from .executor import ImageOutcome, ImageRunner, RunOptions
@@ -56,13 +57,15 @@ def ready_files(root: Path, seen: _Seen) -> list[Path]:
 
 def watch(inp: str | Path, out: str | Path, config: RunConfig, *, settle: float = 1.0,
           once: bool = False, max_seconds: float | None = None,
-          on_image: Callable[[ImageOutcome], None] | None = None) -> list[ImageOutcome]:
+          on_image: Callable[[ImageOutcome], None] | None = None,
+          options: RunOptions | None = None) -> list[ImageOutcome]:
     """Fix images landing in ``inp`` into ``out`` until interrupted.
 
     Args:
         settle: seconds between polls; a file must be unchanged across one interval.
         once: stop after the first poll cycle that finds nothing new to do.
         max_seconds: stop after this long (for tests and cron).
+        options: run options (plan overlays); a watch never dry-runs.
     """
     inp, out = Path(inp), Path(out)
     if not inp.is_dir():
@@ -72,7 +75,8 @@ def watch(inp: str | Path, out: str | Path, config: RunConfig, *, settle: float 
     store.acquire_lock()
     try:
         begin_run(store, config, inp, watch=True)
-        runner = ImageRunner(config, store, inp, Backends(config), RunOptions())
+        runner = ImageRunner(config, store, inp, Backends(config), RunOptions(overlays=options.overlays)
+                             if options is not None else RunOptions())
         runner.backends.prepare()
         return _loop(inp, runner, settle, once, max_seconds, on_image)
     finally:
@@ -96,18 +100,32 @@ def _loop(inp: Path, runner: ImageRunner, settle: float, once: bool, max_seconds
     return outcomes
 
 
+def latest_outcomes(outcomes: list[ImageOutcome]) -> list[ImageOutcome]:
+    """The last outcome of each file: a file that failed while still being written and was
+    fixed once it changed again counts as fixed (what the exit code is decided on)."""
+    return list({o.rel: o for o in outcomes}.values())
+
+
+def _still_being_written(detail: str) -> bool:
+    """A failure a file that is still being written gives: cut-off data, or so few bytes
+    that not even the format can be told yet."""
+    return TRUNCATED in detail or NOT_AN_IMAGE in detail
+
+
 def _fix_when_decodable(runner: ImageRunner, inp: Path, rel: Path, seen: _Seen) -> ImageOutcome | None:
     """Run one settled file. A file that does not decode yet (still being written by a
     writer that pauses) is put back to pending once; a second failure is final."""
     stat = _stat(inp / rel)
     outcome = runner.run(rel)
-    if outcome.status == "failed" and "truncated" in outcome.detail and rel not in seen.retried:
+    if outcome.status == "failed" and _still_being_written(outcome.detail) and rel not in seen.retried:
         seen.retried.add(rel)  # retry once, when it has settled again
         if stat is not None:
             seen.pending[rel] = stat
         return None
     if stat is not None:
         seen.handled[rel] = stat
+    if outcome.status != "failed":
+        seen.retried.discard(rel)  # a later rewrite of the file gets its own retry
     if outcome.status == "failed":
         runner.store.journal("image_failed", rel=rel.as_posix(), error=outcome.detail)
     outcome.image = None
