@@ -1,0 +1,301 @@
+"""Getting the metadata texts out of PNG, JPEG and WebP files, without decoding pixels.
+
+Everything here treats the file as untrusted bytes: every length is bounds-checked,
+compressed text is inflated with a cap, and texts over :data:`MAX_TEXT` are skipped.
+The result is a :class:`Fields`: named texts (PNG chunk keywords as they are; EXIF
+``UserComment`` and ComfyUI's ``prompt:``/``workflow:`` EXIF fields mapped onto the
+same names the PNG chunks use) plus where each came from, for the ``reader`` label.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from .model import MAX_TEXT
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_EXIF_HEADER = b"Exif\x00\x00"
+_USER_COMMENT = 0x9286
+_EXIF_IFD = 0x8769
+# IFD0 string tags some writers use for generation data (ComfyUI WebP: Make/Model with
+# "workflow:"/"prompt:" prefixes; Save Image Extended: ImageDescription/Make).
+_IFD0_TEXT = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0131: "Software",
+              0x013B: "Artist", 0x010D: "DocumentName", 0x8298: "Copyright"}
+_PREFIXED = re.compile(r"^\s*(prompt|workflow)\s*:\s*(?=[{\[])", re.IGNORECASE)
+
+
+@dataclass
+class Fields:
+    """Named metadata texts of one file and where each came from (``"png:parameters"``,
+    ``"exif:UserComment"``, ``"jpeg:COM"``...)."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+    container: str = ""
+
+    def put(self, key: str, value: str, origin: str) -> None:
+        if key not in self.values and isinstance(value, str) and len(value) <= MAX_TEXT:
+            self.values[key] = value
+            self.origin[key] = origin
+
+    def get(self, key: str) -> str:
+        return self.values.get(key, "")
+
+    def where(self, key: str) -> str:
+        return self.origin.get(key, key)
+
+
+class MetadataFileError(ValueError):
+    """The file is not a PNG/JPEG/WebP whose metadata can be walked."""
+
+
+# --------------------------------------------------------------------------- text decoding
+
+
+def repair_latin1(text: str) -> str:
+    """PNG ``tEXt`` is Latin-1 by the spec, but many writers (TensorArt, Stability Matrix,
+    ComfyUI EXIF writers) put UTF-8 bytes there. Undo that when the bytes are valid UTF-8."""
+    if not any("\x80" <= ch <= "\xff" for ch in text):
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def decode_user_comment(raw: bytes | str) -> str:
+    """EXIF UserComment: an 8-byte charset header (``UNICODE\\0``, ``ASCII\\0\\0\\0``,
+    ``JIS\\0...``, or zeros) then the text. ``UNICODE`` is UTF-16 in either byte order
+    (A1111/piexif write big-endian, SwarmUI little-endian); the order is detected."""
+    if isinstance(raw, str):
+        return repair_latin1(raw).strip("\x00")
+    head, body = raw[:8], raw[8:]
+    if head == b"UNICODE\x00":
+        return _utf16(body).rstrip("\x00")
+    if head.startswith(b"ASCII") or head == b"\x00" * 8:
+        return _utf8(body).rstrip("\x00")
+    if head.startswith(b"JIS"):
+        try:
+            return body.decode("shift_jis").rstrip("\x00")
+        except UnicodeDecodeError:
+            return _utf8(body).rstrip("\x00")
+    return _utf8(raw).rstrip("\x00")  # no header: some writers store plain UTF-8
+
+
+def _utf16(body: bytes) -> str:
+    if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return body.decode("utf-16", errors="replace")
+    sample = body[:4096]
+    even = sum(1 for b in sample[0::2] if b == 0)
+    odd = sum(1 for b in sample[1::2] if b == 0)
+    return body[: len(body) - len(body) % 2].decode("utf-16-be" if even >= odd else "utf-16-le", errors="replace")
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+# --------------------------------------------------------------------------- containers
+
+
+def read_fields(data: bytes) -> Fields:
+    """The metadata texts of a PNG, JPEG or WebP file given as bytes."""
+    if data.startswith(_PNG_SIG):
+        return _png_fields(data)
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_fields(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_fields(data)
+    raise MetadataFileError("not a PNG, JPEG or WebP file")
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """``[(type, data), ...]`` of every chunk of a PNG, in file order (bounds-checked)."""
+    if not data.startswith(_PNG_SIG):
+        raise MetadataFileError("not a PNG file")
+    out, pos = [], len(_PNG_SIG)
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            break  # truncated: keep what was read
+        out.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos = end
+        if kind == b"IEND":
+            break
+    return out
+
+
+def png_text_chunk(kind: bytes, body: bytes) -> tuple[str, str] | None:
+    """``(keyword, text)`` of a ``tEXt``/``zTXt``/``iTXt`` chunk body, or ``None``."""
+    key, sep, rest = body.partition(b"\x00")
+    if not sep or not key or len(key) > 79:
+        return None
+    keyword = key.decode("latin-1")
+    try:
+        if kind == b"tEXt":
+            return keyword, rest.decode("latin-1")
+        if kind == b"zTXt":
+            return keyword, _inflate(rest[1:]).decode("latin-1") if rest[:1] == b"\x00" else None
+        if kind == b"iTXt":
+            flag, method, rest = rest[:1], rest[1:2], rest[2:]
+            _lang, _, rest = rest.partition(b"\x00")
+            _tkey, _, text = rest.partition(b"\x00")
+            if flag == b"\x01":
+                if method != b"\x00":
+                    return None
+                text = _inflate(text)
+            return keyword, text.decode("utf-8", errors="replace")
+    except (zlib.error, ValueError):
+        return None
+    return None
+
+
+def _inflate(data: bytes) -> bytes:
+    z = zlib.decompressobj()
+    out = z.decompress(data, MAX_TEXT + 1)
+    if len(out) > MAX_TEXT:
+        raise ValueError("compressed text over the size cap")
+    return out
+
+
+def _png_fields(data: bytes) -> Fields:
+    fields = Fields(container="png")
+    for kind, body in png_chunks(data):
+        if kind in (b"tEXt", b"zTXt", b"iTXt"):
+            parsed = png_text_chunk(kind, body)
+            if parsed:
+                key, text = parsed
+                fields.put(key, repair_latin1(text) if kind != b"iTXt" else text, f"png:{key}")
+        elif kind == b"eXIf":
+            add_exif(fields, body)
+    return fields
+
+
+def _jpeg_fields(data: bytes) -> Fields:
+    fields = Fields(container="jpeg")
+    pos, comments, seen_exif = 2, [], False
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan / end: no more metadata segments
+            break
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        body = data[pos + 4 : pos + 2 + length]
+        if marker == 0xE1 and body.startswith(_EXIF_HEADER) and not seen_exif:
+            add_exif(fields, body)
+            seen_exif = True
+        elif marker == 0xFE:
+            comments.append(body)
+        pos += 2 + length
+    if comments:
+        fields.put("jpeg_comment", _utf8(b"".join(comments)).rstrip("\x00"), "jpeg:COM")
+    return fields
+
+
+def _webp_fields(data: bytes) -> Fields:
+    fields = Fields(container="webp")
+    pos, end = 12, min(len(data), 8 + struct.unpack_from("<I", data, 4)[0])
+    while pos + 8 <= end:
+        kind, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        if kind == b"EXIF":
+            add_exif(fields, data[pos + 8 : pos + 8 + size])
+        pos += 8 + size + (size & 1)
+    return fields
+
+
+# --------------------------------------------------------------------------- EXIF
+
+
+def add_exif(fields: Fields, exif: bytes | None) -> None:
+    """Put the generation texts an EXIF block carries into ``fields``."""
+    if not exif or len(exif) > MAX_TEXT * 2:
+        return
+    from PIL import Image
+
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif if exif.startswith(_EXIF_HEADER) else _EXIF_HEADER + exif)
+        ifd0 = dict(parsed.items())
+        try:
+            sub = dict(parsed.get_ifd(_EXIF_IFD).items())
+        except (KeyError, ValueError, TypeError, struct.error):
+            sub = {}
+    except (OSError, ValueError, TypeError, KeyError, IndexError, struct.error, SyntaxError):
+        return
+    comment = sub.get(_USER_COMMENT, ifd0.get(_USER_COMMENT))
+    if isinstance(comment, (bytes, str)) and comment:
+        _add_user_comment(fields, decode_user_comment(comment))
+    for tag, name in _IFD0_TEXT.items():
+        value = ifd0.get(tag)
+        if not isinstance(value, str) or not value:
+            continue
+        text = repair_latin1(value).strip("\x00")
+        m = _PREFIXED.match(text)
+        if m:  # ComfyUI: "prompt:{...}" / "workflow:{...}"
+            fields.put(m.group(1).lower(), text[m.end():], f"exif:{name}")
+        else:
+            fields.put(f"exif_{name}", text, f"exif:{name}")
+
+
+def _add_user_comment(fields: Fields, text: str) -> None:
+    text = text.strip()
+    if not text:
+        return
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            # A JSON object of chunk-like entries: {"prompt": {...}, "workflow": {...}} (ComfyUI
+            # Save Image Plus) or {"Comment": "...", "Software": "NovelAI", ...} (NovelAI WebP).
+            if ("prompt" in doc and "workflow" in doc) or "Comment" in doc or "invokeai_metadata" in doc:
+                for key, value in doc.items():
+                    if isinstance(value, (dict, list)):
+                        value = json.dumps(value)
+                    if isinstance(value, str):
+                        fields.put(str(key), value, "exif:UserComment")
+                return
+            if "extraMetadata" not in doc and any(isinstance(v, dict) and "class_type" in v for v in doc.values()):
+                fields.put("prompt", text, "exif:UserComment")  # a bare ComfyUI API graph
+                return
+    fields.put("parameters", text, "exif:UserComment")
+
+
+def fields_from_loaded(text: dict[str, str], exif: bytes | None = None) -> Fields:
+    """:class:`Fields` from what :func:`autofix.io.image.load_image` kept: its PNG text
+    chunks (as Pillow decoded them) and its EXIF block."""
+    fields = Fields(container="loaded")
+    for key, value in (text or {}).items():
+        fields.put(str(key), repair_latin1(str(value)), f"png:{key}")
+    add_exif(fields, exif)
+    return fields
+
+
+def read_fields_from_path(path: str, max_bytes: int = 512 * 1024 * 1024) -> Fields:
+    """:func:`read_fields` on a file (refusing files over ``max_bytes``)."""
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise MetadataFileError(f"file over {max_bytes // (1024 * 1024)} MB")
+    if not data:
+        raise MetadataFileError("empty file (0 bytes)")
+    return read_fields(data)
+
+
+__all__ = ["Fields", "MetadataFileError", "add_exif", "decode_user_comment", "fields_from_loaded",
+           "png_chunks", "png_text_chunk", "read_fields", "read_fields_from_path", "repair_latin1"]
