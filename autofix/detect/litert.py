@@ -88,11 +88,11 @@ def _interpreter_class() -> Any:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as exc:
-        from ..registry import pip_hint
+        from ..extras import install_command
 
         raise BackendUnavailable(
             f"the embedded detectors need LiteRT ({RUNTIME_DIST}), which is not installed "
-            f"({exc}): {pip_hint([RUNTIME_DIST])}"
+            f"({exc}): {install_command(packages=[RUNTIME_DIST])}"
         ) from None
     return Interpreter
 
