@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--json", action="store_true")
     show = sub.add_parser("config", help="print the effective config (after preset, file and overrides) and its hash")
     _add_config_args(show, "faces+hands")
+    from .info import add_parser as add_info_parser
+
+    add_info_parser(sub)
     return parser
 
 
@@ -282,8 +285,16 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    """``autofix info FILE... [--json]``: the generation metadata autofix reads."""
+    from .info import cmd_info as run
+
+    return run(args)
+
+
 COMMANDS = {"fix": cmd_fix, "presets": cmd_presets, "sample": cmd_sample, "config": cmd_config,
-            "report": cmd_report, "watch": cmd_watch, "remove": cmd_remove, "models": cmd_models}
+            "report": cmd_report, "watch": cmd_watch, "remove": cmd_remove, "models": cmd_models,
+            "info": cmd_info}
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
