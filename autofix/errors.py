@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from typing import Any
+
 
 class AutofixError(Exception):
     """Base class for errors autofix reports to the user as one line."""
@@ -15,7 +19,7 @@ class InputImageError(AutofixError):
     """An input file cannot be used as an image (not an image, truncated, too big, ...)."""
 
     def __init__(self, path: object, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
+        super().__init__(f"{show_path(path)}: {problem}")
         self.path = path
         self.problem = problem
 
@@ -34,3 +38,39 @@ class UnsafeModelFile(AutofixError):
 
 class LockHeld(AutofixError):
     """Another autofix run is writing to the same output folder."""
+
+
+# Control characters (C0, DEL, C1), line/paragraph separators, bidi overrides and the lone
+# surrogates Python uses for bytes of a file name that are not valid UTF-8.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the original byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def show_path(value: Any) -> str:
+    """A file name (or any value naming a file) as safe one-line text for a message.
+
+    Printable names come back unchanged. A name holding a newline, a terminal escape
+    code, another control or bidi character, or bytes that are not UTF-8 comes back in
+    single quotes with those characters escaped (``'a\\nb'``, ``'\\x1b[31m.png'``), so it can
+    neither forge an extra line nor drive the terminal.
+    """
+    text = os.fsdecode(value) if isinstance(value, (bytes, os.PathLike)) else str(value)
+    if not _UNSAFE.search(text):
+        return text
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+    return "'" + _UNSAFE.sub(lambda m: _escape(m.group()), quoted) + "'"
+
+
+def one_line(message: Any) -> str:
+    """``message`` with every control character escaped: what the CLI prints, so a file
+    name that reached a message unquoted still cannot add a line or an escape code."""
+    return _UNSAFE.sub(lambda m: _escape(m.group()), str(message))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-EXIT_FATAL, EXIT_USAGE = 1, 2
+EXIT_FATAL, EXIT_USAGE, EXIT_FAILURES = 1, 2, 3
 
 _STAGE_FLAGS = {  # flag dest -> dotted key under every stage
     "prompt": "inpaint.prompt", "negative_prompt": "inpaint.negative_prompt", "steps": "inpaint.steps",
@@ -21,38 +21,69 @@ _STAGE_FLAGS = {  # flag dest -> dotted key under every stage
 }
 
 
-def _add_config_args(p: argparse.ArgumentParser, default_preset: str) -> None:
+_ALLOW_PICKLE_HELP = ("read pickle model files (.ckpt/.pt/.pth/.bin) whose sha256 is not in the manifest, as tensors "
+                      "only: torch.load(weights_only=True) for SD, SAM and merge inputs, ultralytics' restricted "
+                      "loader for YOLO .pt; a file that needs more (code) is still refused. Same as "
+                      "AUTOFIX_ALLOW_PICKLE=1")
+
+
+def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool = True) -> None:
+    """Options that decide the config (every command) and, with ``run``, how a run reports."""
+    from_preset = "(default: from the preset)"
     g = p.add_argument_group("configuration")
     g.add_argument("--preset", default=None, help=f"shipped preset (default {default_preset}); see `autofix presets`")
-    g.add_argument("--config", type=Path, help="a YAML config file (instead of a preset)")
+    g.add_argument("--config", type=Path, metavar="FILE.yaml", help="a YAML config file (instead of a preset)")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. stages.*.mask.blur=12 or stages.face.crop.padding=64")
+                   help="override any config key, e.g. stages.*.mask.blur=12 or stages.face.crop.padding=64 "
+                   "(repeatable; values are YAML, text keys such as prompts are taken as written)")
     m = p.add_argument_group("inpainting")
+    auto = ("classical (OpenCV) fill unless a diffusion model is given" if default_preset == "remove"
+            else "diffusion model if given, else faces/hands are planned but not repainted")
     m.add_argument("--inpainter", choices=["auto", "classical", "diffusers", "none"],
-                   help="auto (default): diffusion model if given, else faces/hands are planned but not repainted")
-    m.add_argument("--model", help="diffusion model: a .safetensors/.ckpt file, a diffusers folder, or a HF repo id")
-    m.add_argument("--model-dir", help="an A1111 models/Stable-diffusion or ComfyUI models/checkpoints folder")
+                   help=f"auto (default): {auto}")
+    m.add_argument("--model", help="diffusion model: a .safetensors/.ckpt file, a diffusers folder, or a HF repo id "
+                   "(default: none)")
+    m.add_argument("--model-dir", metavar="DIR", help="an A1111 models/Stable-diffusion or ComfyUI models/checkpoints "
+                   "folder; --model then picks a file in it by name")
     m.add_argument("--device", help="torch device for the diffusion model (default: cuda if available, else cpu)")
-    m.add_argument("--allow-pickle", action="store_true", help="allow loading pickle-based .ckpt/.pt files not in the manifest")
-    m.add_argument("--max-batch", type=int, help="most crops per pipeline call (default 8)")
-    m.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
-    m.add_argument("--cpu-offload", action="store_true", help="CUDA: keep only the running component on the GPU")
+    m.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
+    m.add_argument("--max-batch", type=int, metavar="N", help="most crops per pipeline call (default 8)")
+    m.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"],
+                   help="diffusion weights' dtype (default auto: float16 on CUDA, float32 on CPU)")
+    m.add_argument("--cpu-offload", action="store_true",
+                   help="CUDA only: keep just the running model component on the GPU (less memory, slower)")
     m.add_argument("--safety-checker", action="store_true", help="run the SD safety checker; flagged regions keep their pixels")
-    m.add_argument("--model-config", help="architecture folder for a single-file checkpoint (default: shipped)")
-    m.add_argument("--prompt"); m.add_argument("--negative-prompt")
-    m.add_argument("--steps", type=int); m.add_argument("--strength", type=float)
-    m.add_argument("--cfg", type=float); m.add_argument("--seed", type=int)
-    m.add_argument("--candidates", type=int, help="best-of-N per region with a never-worse guard")
-    m.add_argument("--scheduler"); m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"])
+    m.add_argument("--model-config", metavar="DIR", help="architecture folder for a single-file checkpoint "
+                   "(default: the shipped SD1.5/SDXL config matching the file)")
+    m.add_argument("--prompt", help="prompt template; {prompt} is the image's own prompt " + from_preset)
+    m.add_argument("--negative-prompt", help="negative prompt template; {negative_prompt} is the image's own "
+                   + from_preset)
+    m.add_argument("--steps", type=int, help="denoising steps, 1-150 (default: 20)")
+    m.add_argument("--strength", type=float, help="how much of a region is repainted, 0-1 (default: 0.4; remove 1.0)")
+    m.add_argument("--cfg", type=float, help="classifier-free guidance scale, 0-30 (default: 7)")
+    m.add_argument("--seed", type=int, help="base seed; region i uses seed+i (default: 0)")
+    m.add_argument("--candidates", type=int, metavar="N",
+                   help="best-of-N per region with a never-worse guard, 1-16 (default: 1)")
+    m.add_argument("--scheduler", help="ddim, ddpm, pndm, euler, euler_a, heun, dpm++_2m, dpm++_2m_karras, "
+                   "dpm++_2m_sde, dpm++_2m_sde_karras or unipc (default: the model's own)")
+    m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"],
+                   help="what the masked area starts from (default: original; remove: fill)")
     r = p.add_argument_group("regions")
-    r.add_argument("--confidence", type=float); r.add_argument("--top-k", type=int)
-    r.add_argument("--padding", type=int); r.add_argument("--resolution", type=int)
-    r.add_argument("--dilate", type=int); r.add_argument("--blur", type=int)
+    r.add_argument("--confidence", type=float, help="minimum detector score, 0-1 (default: 0.3 hands, 0.5 faces, 0 remove)")
+    r.add_argument("--top-k", type=int, metavar="K", help="keep only the K largest regions per stage (default: 0, all)")
+    r.add_argument("--padding", type=int, metavar="PX", help="context around each region's crop, px (default: 32; remove 48)")
+    r.add_argument("--resolution", type=int, metavar="PX",
+                   help="processing size of a crop, multiple of 8, 64-2048 (default: 512)")
+    r.add_argument("--dilate", type=int, metavar="PX", help="grow (or, negative, shrink) masks, px "
+                   "(default: 4 hands, 8 faces, 6 remove)")
+    r.add_argument("--blur", type=int, metavar="PX", help="feather mask edges, px (default: 8; remove 4)")
     o = p.add_argument_group("output")
     o.add_argument("--format", choices=["same", "png", "jpg", "webp"], help="output format (default: same as input)")
+    o.add_argument("--json", action="store_true", help="print JSON instead of text")
+    if not run:
+        return
     o.add_argument("--overlays", choices=["auto", "always", "never"], default="auto",
-                   help="plan overlays under OUT/_autofix/plans (auto: dry runs and regions not repainted)")
-    o.add_argument("--json", action="store_true", help="print one JSON object per image and a JSON summary")
+                   help="plan overlays under OUT/_autofix/plans (default auto: dry runs and regions not repainted)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-image lines")
 
 
@@ -71,52 +102,54 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(fix, "faces+hands")
     watch = sub.add_parser("watch", help="fix images as they land in a folder (A1111, ComfyUI, Fooocus outputs)")
     watch.add_argument("input", type=Path, help="the folder a generator writes into (watched recursively)")
-    watch.add_argument("-o", "--output", type=Path, required=True)
+    watch.add_argument("-o", "--output", type=Path, required=True, help="output folder (mirrors the watched tree)")
     watch.add_argument("--settle", type=float, default=1.0, help="seconds a file must stay unchanged (default 1)")
     watch.add_argument("--once", action="store_true", help="exit when nothing new is left")
-    watch.add_argument("--max-seconds", type=float, help="stop after this long")
+    watch.add_argument("--max-seconds", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     _add_config_args(watch, "faces+hands")
     rep = sub.add_parser("report", help="write an HTML page and PNG contact sheets for an output folder")
-    rep.add_argument("output", type=Path)
-    rep.add_argument("--json", action="store_true")
+    rep.add_argument("output", type=Path, help="an output folder of fix/remove/watch (holds _autofix/)")
+    rep.add_argument("--json", action="store_true", help="print JSON instead of text")
     remove = sub.add_parser("remove", help="remove objects given by boxes/clicks (classical fill unless a model is given)")
     remove.add_argument("input", type=Path, help="an image (with --box/--point) or a folder (with --prompts)")
-    remove.add_argument("-o", "--output", type=Path, required=True)
+    remove.add_argument("-o", "--output", type=Path, required=True, help="output folder (mirrors the input tree)")
     remove.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1", help="object box in pixels")
     remove.add_argument("--point", action="append", default=[], metavar="X,Y[:neg]", help="a click on (or :neg off) the object")
     remove.add_argument("--prompts", type=Path, help="JSON or CSV of boxes/clicks per image (see README)")
-    remove.add_argument("--refine", choices=["grabcut", "sam", "none"], help="mask from the prompt (default grabcut)")
-    remove.add_argument("--sam-model", help="SAM checkpoint (vit_b/l/h .pth) for --refine sam")
-    remove.add_argument("--dry-run", action="store_true")
-    remove.add_argument("--no-report", action="store_true")
+    remove.add_argument("--refine", choices=["grabcut", "sam", "none"], help="how a box/click becomes an object mask (default: grabcut)")
+    remove.add_argument("--sam-model", help="SAM checkpoint (vit_b/l/h .pth) for --refine sam (implies it)")
+    remove.add_argument("--dry-run", action="store_true", help="build and draw the masks; inpaint nothing")
+    remove.add_argument("--no-report", action="store_true", help="skip the HTML report / contact sheet at the end")
     _add_config_args(remove, "remove")
     models = sub.add_parser("models", help="known models: list, verify, pull; make an inpainting checkpoint")
     msub = models.add_subparsers(dest="models_command", required=True)
     mlist = msub.add_parser("list", help="the manifest and where each file is (or should be put)")
     mlist.add_argument("--verify", action="store_true", help="also check sha256 of files present")
-    mlist.add_argument("--json", action="store_true")
+    mlist.add_argument("--json", action="store_true", help="print JSON instead of text")
     mver = msub.add_parser("verify", help="check the sha256 of a model (name or path) against the manifest")
     mver.add_argument("names", nargs="*", help="names or paths (default: every model present)")
-    mver.add_argument("--json", action="store_true")
+    mver.add_argument("--json", action="store_true", help="print JSON instead of text")
     mpull = msub.add_parser("pull", help="download a known model into the models folder (needs a network)")
-    mpull.add_argument("names", nargs="+")
-    mpull.add_argument("--json", action="store_true")
+    mpull.add_argument("names", nargs="+", help="manifest names (see `autofix models list`)")
+    mpull.add_argument("--json", action="store_true", help="print JSON instead of text")
     mk = msub.add_parser("make-inpaint", help="inpainting checkpoint = inpaint_base + (finetune - base) x multiplier")
-    mk.add_argument("--finetune", required=True, type=Path)
-    mk.add_argument("--inpaint-base", required=True, type=Path)
-    mk.add_argument("--base", required=True, type=Path)
-    mk.add_argument("-o", "--output", required=True, type=Path)
-    mk.add_argument("--multiplier", type=float, default=1.0)
+    mk.add_argument("--finetune", required=True, type=Path, help="the fine-tune to make an inpainting model of")
+    mk.add_argument("--inpaint-base", required=True, type=Path, help="the inpainting model of the fine-tune's base "
+                    "(e.g. sd-v1-5-inpainting)")
+    mk.add_argument("--base", required=True, type=Path, help="the base the fine-tune was trained from (e.g. v1-5)")
+    mk.add_argument("-o", "--output", required=True, type=Path, help="the .safetensors file to write")
+    mk.add_argument("--multiplier", type=float, default=1.0, help="how much of the fine-tune's difference (default 1.0)")
     mk.add_argument("--fp32", action="store_true", help="write float32 (default float16)")
-    mk.add_argument("--allow-pickle", action="store_true", help="allow .ckpt inputs (a pickle can run code)")
-    mk.add_argument("--json", action="store_true")
+    mk.add_argument("--allow-pickle", action="store_true", help="allow .ckpt inputs not in the manifest; they are "
+                    "read as tensors only (torch.load(weights_only=True))")
+    mk.add_argument("--json", action="store_true", help="print JSON instead of text")
     presets = sub.add_parser("presets", help="list the shipped presets")
-    presets.add_argument("--json", action="store_true")
+    presets.add_argument("--json", action="store_true", help="print JSON instead of text")
     sample = sub.add_parser("sample", help="write a folder of sample photos that ship inside installed packages")
-    sample.add_argument("folder", type=Path)
-    sample.add_argument("--json", action="store_true")
+    sample.add_argument("folder", type=Path, help="where to write them (created if missing)")
+    sample.add_argument("--json", action="store_true", help="print JSON instead of text")
     show = sub.add_parser("config", help="print the effective config (after preset, file and overrides) and its hash")
-    _add_config_args(show, "faces+hands")
+    _add_config_args(show, "faces+hands", run=False)
     from .info import add_parser as add_info_parser
 
     add_info_parser(sub)
@@ -152,7 +185,13 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
                           "regions": outcome.regions, "repainted": outcome.repainted,
                           "resumed_stages": outcome.resumed_stages}), flush=True)
     elif outcome.status == "failed":
-        print(f"error: {outcome.detail}", file=sys.stderr, flush=True)
+        print(f"error: {_line(outcome.detail)}", file=sys.stderr, flush=True)
+
+
+def _line(text: Any) -> str:
+    from ..errors import one_line
+
+    return one_line(text)
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
@@ -165,24 +204,64 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
     from ..run.executor import RunOptions
 
     config = config_from_args(args, default_preset)
+    _warn_cpu_offload(config)
     options = RunOptions(dry_run=args.dry_run, overlays=args.overlays)
     summary = run_folder(args.input, args.output, config, options, on_image=lambda o: _print_outcome(o, args.json),
                          progress=not (args.quiet or args.json), prompts=prompts)
-    page = None
+    page, report_error = None, None
     if not (args.no_report or args.dry_run or summary.interrupted):
-        from ..run.report import write_report
-
-        page = write_report(args.output)
+        page, report_error = _auto_report(args.output)
+    code = summary.exit_code() or (EXIT_FAILURES if report_error else 0)
+    plans = args.output / "_autofix" / "plans"
+    plans = plans if args.dry_run and plans.is_dir() else None
     if args.json:
         print(json.dumps({"summary": dict(summary.counts()), "elapsed_s": round(summary.elapsed, 3),
-                          "exit_code": summary.exit_code(), "notes": summary.lines()[1:],
-                          "report": str(page) if page else None}))
+                          "exit_code": code, "notes": summary.lines()[1:],
+                          "report": str(page) if page else None, "report_error": report_error,
+                          "plans": str(plans) if plans else None}))
     else:
         for line in summary.lines():
-            print(line, file=sys.stderr)
+            print(_line(line), file=sys.stderr)
+        if plans:
+            print(f"plans: {_show(plans)}", file=sys.stderr)
         if page:
-            print(f"report: {page}", file=sys.stderr)
-    return summary.exit_code()
+            print(f"report: {_show(page)}", file=sys.stderr)
+    if report_error:
+        _error(report_error)
+    return code
+
+
+def _warn_cpu_offload(config: Any) -> None:
+    """One warning line when CPU offload is asked for where it cannot do anything."""
+    if not config.inpainter.cpu_offload:
+        return
+    device = config.inpainter.device
+    if device is None:
+        try:
+            import torch
+        except ImportError:
+            return  # no diffusion backend at all: that error comes when one is needed
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not str(device).startswith("cuda"):
+        print(f"autofix: warning: --cpu-offload does nothing on {_show(device)} (it moves model parts between "
+              "the CPU and a CUDA GPU); ignored", file=sys.stderr)
+
+
+def _auto_report(out: Path) -> tuple[Path | None, str | None]:
+    """The report written after a run, or the one line saying why it could not be (a full
+    or read-only disk): the images are done, so that is not a fatal error."""
+    from ..run.report import write_report
+
+    try:
+        return write_report(out), None
+    except OSError as exc:
+        return None, f"report not written: {_os_error_line(exc)}"
+
+
+def _show(path: Any) -> str:
+    from ..errors import show_path
+
+    return show_path(path)
 
 
 def _remove_prompts(args: argparse.Namespace) -> dict[str, Any]:
@@ -191,12 +270,27 @@ def _remove_prompts(args: argparse.Namespace) -> dict[str, Any]:
     if args.prompts and (args.box or args.point):
         raise ValueError("give either --prompts FILE or --box/--point, not both")
     if args.prompts:
-        return load_prompts_file(args.prompts)
+        return _check_prompt_paths(load_prompts_file(args.prompts), args.prompts, args.input)
     if not (args.box or args.point):
         raise ValueError("nothing to remove: give --box, --point or --prompts")
     if not args.input.is_file():
-        raise ValueError(f"{args.input}: --box/--point need a single image; use --prompts FILE for a folder")
+        raise ValueError(f"{_show(args.input)}: --box/--point need a single image; use --prompts FILE for a folder")
     return {args.input.name: prompts_from_args(args.box, args.point)}
+
+
+def _check_prompt_paths(prompts: dict[str, Any], file: Path, inp: Path) -> dict[str, Any]:
+    """``prompts`` if every entry names an image under ``inp``; a typo'd path would
+    otherwise leave its object in place while the run reports success."""
+    from ..io.discover import find_images
+
+    if not inp.exists():
+        return prompts  # the run reports the missing input itself
+    have = {rel.as_posix() for rel in find_images(inp)}
+    missing = sorted(key for key in prompts if key not in have)
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ValueError(f"{_show(file)}: no image {_show(missing[0])} under {_show(inp)}{more}")
+    return prompts
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -219,21 +313,25 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """``autofix watch``: fix images as they are completely written into a folder."""
-    from ..run.watch import watch
+    from ..run.watch import latest_outcomes, watch
+
+    from ..run.executor import RunOptions
 
     config = config_from_args(args)
+    _warn_cpu_offload(config)
     if not args.json and not args.quiet:
-        print(f"watching {args.input} → {args.output} (Ctrl-C to stop)", file=sys.stderr)
+        print(f"watching {_show(args.input)} → {_show(args.output)} (Ctrl-C to stop)", file=sys.stderr)
 
     def show(outcome: Any) -> None:
         if args.json:
             _print_outcome(outcome, True)
         elif not args.quiet or outcome.status == "failed":
-            print(f"{outcome.status:16s} {outcome.rel.as_posix()}  {outcome.detail}", file=sys.stderr, flush=True)
+            print(f"{outcome.status:16s} {_show(outcome.rel.as_posix())}  {_line(outcome.detail)}",
+                  file=sys.stderr, flush=True)
 
     outcomes = watch(args.input, args.output, config, settle=args.settle, once=args.once,
-                     max_seconds=args.max_seconds, on_image=show)
-    return 3 if any(o.status == "failed" for o in outcomes) else 0
+                     max_seconds=args.max_seconds, on_image=show, options=RunOptions(overlays=args.overlays))
+    return EXIT_FAILURES if any(o.status == "failed" for o in latest_outcomes(outcomes)) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -241,9 +339,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..run.report import write_report
 
     if not (args.output / "_autofix").is_dir():
-        raise ValueError(f"{args.output}: not an autofix output folder (no _autofix/ inside)")
+        raise ValueError(f"{_show(args.output)}: not an autofix output folder (no _autofix/ inside)")
     page = write_report(args.output)
-    print(json.dumps({"report": str(page)}) if args.json else page)
+    print(json.dumps({"report": str(page)}) if args.json else _show(page))
     return 0
 
 
@@ -266,7 +364,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ..samples import write_samples
 
     paths = [str(p) for p in write_samples(args.folder)]
-    print(json.dumps({"written": paths}) if args.json else "\n".join(paths))
+    print(json.dumps({"written": paths}) if args.json else "\n".join(_show(p) for p in paths))
     return 0
 
 
@@ -297,6 +395,21 @@ COMMANDS = {"fix": cmd_fix, "presets": cmd_presets, "sample": cmd_sample, "confi
             "info": cmd_info}
 
 
+def _error(message: Any) -> None:
+    """Print one ``autofix: …`` line on stderr, control characters escaped."""
+    from ..errors import one_line
+
+    print(f"autofix: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``FILE: reason`` for an OSError (the file quoted when its name needs it)."""
+    from ..errors import show_path
+
+    reason = exc.strerror or str(exc)
+    return f"{show_path(exc.filename)}: {reason}" if exc.filename is not None else reason
+
+
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -313,10 +426,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except LockHeld as exc:
-        print(f"autofix: {exc}", file=sys.stderr)
+        _error(exc)
         return 4
     except (AutofixError, ValueError) as exc:
-        print(f"autofix: {exc}", file=sys.stderr)
+        _error(exc)
+        return EXIT_FATAL
+    except RecursionError:
+        _error("input nested too deeply to read")
+        return EXIT_FATAL
+    except OSError as exc:  # read-only or full disk, a file where a folder must be, ...
+        _error(_os_error_line(exc))
         return EXIT_FATAL
     except KeyboardInterrupt:
         print("autofix: interrupted", file=sys.stderr)

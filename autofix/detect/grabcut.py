@@ -34,6 +34,7 @@ from ..types import Box
 from .sam import margin_box
 
 _RING = 2
+_MIN_SAMPLES = 5  # OpenCV GrabCut's GMM components per side (k-means needs as many samples)
 
 
 class GrabCutRefiner:
@@ -106,8 +107,11 @@ class GrabCutRefiner:
         seeds = _seeds(small.shape[:2], roi, box, pts, scale, image.shape[:2])
         if core > 0 and box is not None:
             _core_ellipse(seeds, roi, box, scale, core)
-        if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
-            return np.zeros(crop.shape[:2], bool)  # no foreground seed left: GrabCut cannot run
+        fg_seeds = int(np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).sum())
+        if min(fg_seeds, seeds.size - fg_seeds) < _MIN_SAMPLES:
+            # GrabCut fits 5-component colour models to each side; with fewer samples on
+            # either (a box of a pixel or two) OpenCV asserts. No mask: the box is used.
+            return np.zeros(crop.shape[:2], bool)
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(self.seed)
         cv2.grabCut(small, seeds, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)

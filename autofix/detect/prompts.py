@@ -37,7 +37,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..config import DetectorConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, show_path
 from ..types import Box, Detection
 from .base import DETECTORS
 
@@ -122,13 +122,15 @@ def load_prompts_file(path: str | Path) -> dict[str, ImagePrompts]:
     try:
         text = p.read_text("utf-8-sig")  # tolerate the byte-order mark Excel writes
     except (OSError, UnicodeDecodeError) as exc:
-        raise PromptError(f"{p}: cannot read prompts file ({getattr(exc, 'strerror', None) or exc})") from None
+        raise PromptError(f"{show_path(p)}: cannot read prompts file ({getattr(exc, 'strerror', None) or exc})") from None
     if p.suffix.lower() == ".csv":
         return _parse_csv(text, p)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PromptError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise PromptError(f"{show_path(p)}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise PromptError(f"{show_path(p)}: JSON nested too deeply") from None
     return _parse_json(data, p)
 
 
@@ -138,10 +140,10 @@ def _parse_json(data: Any, p: Path) -> dict[str, ImagePrompts]:
     elif isinstance(data, list):
         items = [(_entry_path(e, p, i), e) for i, e in enumerate(data)]
     else:
-        raise PromptError(f"{p}: expected a JSON object or list of prompts")
+        raise PromptError(f"{show_path(p)}: expected a JSON object or list of prompts")
     out: dict[str, ImagePrompts] = {}
     for key, value in items:
-        prompts = _json_prompts(value, f"{p}: {key}")
+        prompts = _json_prompts(value, f"{show_path(p)}: {show_path(key)}")
         k = _norm_key(key)
         out[k] = out[k].merged(prompts) if k in out else prompts
     return out
@@ -149,7 +151,7 @@ def _parse_json(data: Any, p: Path) -> dict[str, ImagePrompts]:
 
 def _entry_path(entry: Any, p: Path, index: int) -> str:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        raise PromptError(f'{p}: item {index} needs a "path" string')
+        raise PromptError(f'{show_path(p)}: item {index} needs a "path" string')
     return entry["path"]
 
 
@@ -186,7 +188,7 @@ def _parse_csv(text: str, p: Path) -> dict[str, ImagePrompts]:
             continue
         if lineno == 1 and cells[0].lower() == "path":
             continue
-        key, prompts = _csv_row(cells, f"{p}:{lineno}")
+        key, prompts = _csv_row(cells, f"{show_path(p)}:{lineno}")
         out[key] = out[key].merged(prompts) if key in out else prompts
     return out
 
@@ -228,6 +230,8 @@ def validate_prompts(prompts: ImagePrompts, width: int, height: int, where: str 
         clipped = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
         if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
             raise PromptError(f"{pre}box {_fmt(box)} is outside the {width}x{height} image")
+        if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
+            raise PromptError(f"{pre}box {_fmt(box)} is less than one pixel wide or tall inside the image")
         boxes.append(clipped)
     for x, y, _ in prompts.points:
         if not (0 <= x < width and 0 <= y < height):
@@ -278,7 +282,7 @@ class PromptDetector:
         where: str = "",
     ) -> None:
         self.prompts = ImagePrompts(tuple(tuple(b) for b in boxes), tuple(tuple(p) for p in points))  # type: ignore[misc]
-        self.refiner, self.label, self.where = refiner, label, where
+        self.refiner, self.label, self.where = refiner, label, show_path(where) if where else ""
         self.name = "prompt" + (f"+{refiner.name}" if refiner is not None else "")
         groups = group_prompts(self.prompts, where)
         if refiner is None and any(box is None for box, _ in groups):

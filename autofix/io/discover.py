@@ -34,8 +34,14 @@ def input_root(path: str | Path) -> Path:
 
 def check_output_dir(inp: str | Path, out: str | Path) -> None:
     """Raise ValueError if ``out`` could overwrite an input: for a folder input, ``out``
-    may be neither that folder nor inside it; for a single image, not its own folder."""
+    may be neither that folder nor inside it; for a single image, not its own folder.
+    Also if ``out`` (or the nearest part of its path that exists) is a file, not a folder."""
+    from ..errors import show_path
+
     src = input_root(inp).resolve()
     dst = Path(out).resolve()
     if dst == src or (Path(inp).is_dir() and src in dst.parents):
-        raise ValueError(f"output folder {out} must not be the input folder or inside it ({src})")
+        raise ValueError(f"output folder {show_path(out)} must not be the input folder or inside it ({show_path(src)})")
+    blocker = next((p for p in (dst, *dst.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"-o {show_path(out)}: {show_path(blocker)} is a file, not a folder")

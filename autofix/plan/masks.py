@@ -282,7 +282,11 @@ def invert(mask: np.ndarray) -> np.ndarray:
 
 
 def mask_bbox(mask: np.ndarray) -> IntBox | None:
-    """Integer box ``(x0, y0, x1, y1)`` (exclusive ends) of the nonzero pixels; ``None`` if none."""
+    """Integer box ``(x0, y0, x1, y1)`` (exclusive ends) of the nonzero pixels of an
+    ``(H, W)`` mask; ``None`` if none. Raises ValueError for any other shape."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask_bbox needs an (H, W) mask, got shape {mask.shape}")
     rows = np.flatnonzero(np.any(mask != 0, axis=1))
     if rows.size == 0:
         return None
