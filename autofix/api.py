@@ -77,10 +77,16 @@ class Fixer:
     def fix_array(self, rgb: np.ndarray, info: Any = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Fix one ``(H, W, 3)`` uint8 RGB array; returns the new array and stage records.
         ``info`` (:class:`~autofix.io.metadata.GenerationInfo`) fills ``{prompt}`` templates."""
-        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"image array must be (H, W, 3) uint8 RGB, is {getattr(rgb, 'shape', None)} "
-                             f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
+        _check_rgb(rgb)
         return self._runner.process_array(np.ascontiguousarray(rgb), info)
+
+    def fix_arrays(self, rgbs: Sequence[np.ndarray], infos: Sequence[Any] | None = None
+                   ) -> tuple[list[np.ndarray], list[list[dict[str, Any]]]]:
+        """:meth:`fix_array` over several arrays, stage-major (each stage's crops of every image
+        share inpainter calls, batched by size and settings)."""
+        for rgb in rgbs:
+            _check_rgb(rgb)
+        return self._runner.process_arrays([np.ascontiguousarray(r) for r in rgbs], list(infos) if infos else None)
 
     def fix_one(self, image: ImageLike) -> FixResult:
         """Fix one image given as a path, a ``PIL.Image`` or an RGB array."""
@@ -89,10 +95,20 @@ class Fixer:
         return FixResult(_to_pil(fixed, alpha), tuple(stages), source)
 
     def __call__(self, images: ImageLike | Iterable[ImageLike]) -> list[FixResult]:
-        """Fix one image or a list of them; always returns a list."""
+        """Fix one image or a list of them; always returns a list. A list runs stage-major,
+        like a folder window: each stage's crops of every image reach the inpainter together."""
         if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "getbands"):
             images = [images]
-        return [self.fix_one(img) for img in images]
+        loaded = [_to_rgb(img, self.config.input.max_pixels) for img in images]
+        fixed, stages = self.fix_arrays([rgb for rgb, _, _ in loaded])
+        return [FixResult(_to_pil(img, alpha), tuple(st), source)
+                for img, st, (_, alpha, source) in zip(fixed, stages, loaded)]
+
+
+def _check_rgb(rgb: Any) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"image array must be (H, W, 3) uint8 RGB, is {getattr(rgb, 'shape', None)} "
+                         f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
 
 
 def _to_rgb(image: ImageLike, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, Path | None]:

@@ -79,12 +79,17 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     r.add_argument("--blur", type=int, metavar="PX", help="feather mask edges, px (default: 8; remove 4)")
     o = p.add_argument_group("output")
     o.add_argument("--format", choices=["same", "png", "jpg", "webp"], help="output format (default: same as input)")
+    o.add_argument("--png-compression", type=int, metavar="0-9",
+                   help="zlib level of PNG outputs (default 1: fast; 9: smallest; the pixels are identical)")
     o.add_argument("--json", action="store_true", help="print JSON instead of text")
     if not run:
         return
     o.add_argument("--overlays", choices=["auto", "always", "never"], default="auto",
                    help="plan overlays under OUT/_autofix/plans (default auto: dry runs and regions not repainted)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-image lines")
+    o.add_argument("--window", type=int, metavar="N",
+                   help="images in flight per stage-major window; all their crops reach the inpainter together "
+                        "(default: --max-batch with a diffusion model, 4 otherwise; outputs do not depend on it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,8 +173,10 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "faces+hand
         "dtype": args.dtype, "cpu_offload": args.cpu_offload or None, "safety_checker": args.safety_checker or None,
         "config_dir": args.model_config}.items() if v is not None}
     patch: dict[str, Any] = {"inpainter": inpainter} if inpainter else {}
-    if args.format:
-        patch["output"] = {"format": args.format}
+    output = {k: v for k, v in {"format": args.format,
+                                "png_compression": getattr(args, "png_compression", None)}.items() if v is not None}
+    if output:
+        patch["output"] = output
     return build_config(preset=args.preset or default_preset, file=args.config, overrides=overrides + args.overrides,
                         patch=patch)
 
@@ -205,7 +212,10 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
 
     config = config_from_args(args, default_preset)
     _warn_cpu_offload(config)
-    options = RunOptions(dry_run=args.dry_run, overlays=args.overlays)
+    if args.window is not None and args.window < 1:
+        raise ValueError(f"--window must be >= 1, is {args.window}")
+    options = RunOptions(dry_run=args.dry_run, overlays=args.overlays, window=args.window,
+                         report=not (args.no_report or args.dry_run))
     summary = run_folder(args.input, args.output, config, options, on_image=lambda o: _print_outcome(o, args.json),
                          progress=not (args.quiet or args.json), prompts=prompts)
     page, report_error = None, None

@@ -60,10 +60,9 @@ from .sd_loading import (
     ResolvedModel,
     load_pipeline,
     load_safety_checker,
-    model_sha256,
-    pickle_allowed,
     resolve_model,
 )
+from ..modelfiles.identity import model_sha256
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ class DiffusionInpainter:
         dtype_name = _dtype_name(_opt(dtype, cfg, "dtype", "auto"))
         self.cpu_offload = bool(_opt(cpu_offload, cfg, "cpu_offload", False))
         self.safety_checker = bool(_opt(safety_checker, cfg, "safety_checker", False))
-        self.allow_pickle = pickle_allowed(bool(cfg.allow_pickle))
+        self.allow_pickle = bool(cfg.allow_pickle)  # False: $AUTOFIX_ALLOW_PICKLE decides (modelfiles.trust)
         self.source: ResolvedModel = resolve_model(cfg, config_dir=_opt(config_dir, cfg, "config_dir", None))
         self.device = _pick_device(cfg.device)
         self.dtype = _pick_dtype(self.device, dtype_name)
@@ -222,10 +221,11 @@ class DiffusionInpainter:
     def describe(self) -> dict[str, Any]:
         """Backend facts for sidecars and stage keys (stable for a given model and settings).
 
-        ``sha256`` is the full file hash (folders: a hash over their files' hashes), computed on
-        the first call and cached on disk by path, size and mtime (``sd_loading.file_sha256``)."""
+        ``sha256`` is :func:`autofix.modelfiles.identity.model_sha256` of the file or folder (the
+        value stage keys and make-inpaint metadata record for it), computed on the first call and
+        cached by path, size and mtime."""
         if self._sha256 is None:
-            self._sha256 = model_sha256(self.source)
+            self._sha256 = model_sha256(self.source.path)
         src = self.source
         config = None
         if src.config_dir is not None:
@@ -304,7 +304,7 @@ class DiffusionInpainter:
         with torch.no_grad():
             prompt_kw = self._prompt_kwargs(chunk, s.cfg)
             ctx = _latent_init(pipe, s.masked_content, chunk) if latent_init else nullcontext()
-            with ctx:
+            with ctx, _batched_vae_encode(pipe):
                 latents = pipe(
                     image=[Image.fromarray(it.image) for it in chunk],
                     mask_image=[Image.fromarray(it.mask, mode="L") for it in chunk],
@@ -555,6 +555,48 @@ def _latent_init(pipe: Any, mode: str, chunk: list[_Item]) -> Iterator[None]:
         yield
     finally:
         del pipe.prepare_latents
+
+
+@contextmanager
+def _batched_vae_encode(pipe: Any) -> Iterator[None]:
+    """For this call, encode a batch with ONE VAE encoder call instead of diffusers' loop of
+    batch-1 calls (it loops whenever a list of generators is passed, which we do so every
+    item draws its own seeded noise). Each item's latent sample still draws its noise from its
+    own generator, in the same order the loop would (``mean + std · randn(generator_i)``), so
+    the result equals the loop's up to float summation order. Wraps ``pipe._encode_vae_image``
+    on the instance and restores it; pipelines without it are left alone."""
+    import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    original = getattr(pipe, "_encode_vae_image", None)
+    if original is None:
+        yield
+        return
+    upcast_family = "XL" in type(pipe).__name__  # SDXL's version upcasts a force_upcast VAE
+
+    def encode(image: Any, generator: Any) -> Any:
+        if not isinstance(generator, list) or len(generator) != image.shape[0]:
+            return original(image=image, generator=generator)
+        vae, dtype = pipe.vae, image.dtype
+        upcast = upcast_family and bool(getattr(vae.config, "force_upcast", False))
+        if upcast:
+            image = image.float()
+            vae.to(dtype=torch.float32)
+        try:
+            dist = vae.encode(image).latent_dist
+            noise = torch.cat([randn_tensor(dist.mean[i:i + 1].shape, generator=g, device=dist.parameters.device,
+                                            dtype=dist.parameters.dtype) for i, g in enumerate(generator)])
+            latents = dist.mean + dist.std * noise
+        finally:
+            if upcast:
+                vae.to(dtype)
+        return vae.config.scaling_factor * latents.to(dtype)
+
+    pipe._encode_vae_image = encode
+    try:
+        yield
+    finally:
+        del pipe._encode_vae_image
 
 
 def _result(job: InpaintJob, s: _Settings, outputs: list[Any]) -> InpaintResult:

@@ -33,15 +33,13 @@ class AutofixHook:
 
     def fix_images(self, images: Sequence[Any], prompts: Sequence[str] = (), negatives: Sequence[str] = ()) -> list[Any]:
         """Fix PIL images (or ``(H, W, 3)`` float/uint8 arrays) with the prompts that made them."""
-        out, self.last_results = [], []
         self.fixer.backends.inpainter("diffusers").clear_prompt_cache()  # the user may have swapped a LoRA
-        for i, image in enumerate(images):
-            info = GenerationInfo(_at(prompts, i), _at(negatives, i), source="diffusers")
-            rgb = _to_uint8(image)
-            fixed, stages = self.fixer.fix_array(rgb, info)
-            result = _like(fixed, rgb, image)
-            self.last_results.append(FixResult(result, tuple(stages)))
-            out.append(result)
+        infos = [GenerationInfo(_at(prompts, i), _at(negatives, i), source="diffusers") for i in range(len(images))]
+        rgbs = [_to_uint8(image) for image in images]
+        # stage-major over the whole batch: every image's crops of a stage share pipeline calls
+        fixed, stages = self.fixer.fix_arrays(rgbs, infos)
+        out = [_like(f, rgb, image) for f, rgb, image in zip(fixed, rgbs, images)]
+        self.last_results = [FixResult(r, tuple(st)) for r, st in zip(out, stages)]
         return out
 
 

@@ -40,6 +40,7 @@ class Row:
     """One image in the report."""
 
     rel: str
+    key: str
     status: str
     label: str
     stages: list[dict[str, Any]]
@@ -178,7 +179,7 @@ def collect(out: str | Path) -> list[Row]:
             stages = list(side["stages"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        rows.append(Row(rel.as_posix(), str(side.get("status", "?")), _status_label(side), stages,
+        rows.append(Row(rel.as_posix(), str(side.get("key", "")), str(side.get("status", "?")), _status_label(side), stages,
                         _tiles_index(store, rel, side)))
     return rows
 
@@ -229,8 +230,7 @@ def write_report(out: str | Path) -> Path:
         chunk = rows[n:n + SHEET_ROWS]
         path = folder / f"contact-sheet-{n // SHEET_ROWS + 1:02d}.png"
         stamp = folder / "strips" / f"sheet-{n // SHEET_ROWS + 1:02d}.json"
-        signature = hashlib.sha256(json.dumps([(r.rel, r.tiles, _strip_mtime(folder, r.rel)) for r in chunk]
-                                              ).encode()).hexdigest()
+        signature = hashlib.sha256(json.dumps([(r.rel, r.key, r.tiles) for r in chunk]).encode()).hexdigest()
         if path.exists() and _read_text(stamp) == signature:
             continue
         strips = []
@@ -246,13 +246,6 @@ def write_report(out: str | Path) -> Path:
     page = folder / "index.html"
     atomic_write_bytes(page, render_html(rows, f"autofix report: {Path(out).name}").encode("utf-8"))
     return page
-
-
-def _strip_mtime(folder: Path, rel: str) -> int:
-    try:
-        return (folder / "strips" / f"{_tile_key(rel)}.jpg").stat().st_mtime_ns
-    except OSError:
-        return 0
 
 
 def _read_text(path: Path) -> str:
