@@ -299,6 +299,27 @@ def test_non_utf8_file_name_gets_output_and_sidecar(tmp_path):
     assert json.loads(again.stdout.splitlines()[0])["status"] == "unchanged"
 
 
+def test_non_utf8_file_name_report_failure_is_one_line(tmp_path):
+    """Whatever the report does with the name, the run's images are done: one line, never exit 1."""
+    inp = tmp_path / "in"
+    noise_png(inp / "x.png").rename(os.fsdecode(bytes(inp) + b"/caf\xe9.png"))
+    res = cli("fix", inp, "-o", tmp_path / "out", "-q")
+    if res.returncode == 3:
+        one_error(res, 3, "report not written")
+    else:
+        assert res.returncode == 0 and not error_lines(res), res.stderr
+    assert (tmp_path / "out" / (os.fsdecode(b"caf\xe9.png") + ".autofix.json")).is_file()
+
+
+@pytest.mark.xfail(reason="run/report.py encodes the page as strict UTF-8 (lead's rewrite): a non-UTF-8 name "
+                   "fails the report", strict=False)
+def test_non_utf8_file_name_gets_a_report(tmp_path):
+    inp = tmp_path / "in"
+    noise_png(inp / "x.png").rename(os.fsdecode(bytes(inp) + b"/caf\xe9.png"))
+    res = cli("fix", inp, "-o", tmp_path / "out", "-q")
+    assert res.returncode == 0, res.stderr
+
+
 def test_prompts_naming_missing_images(tmp_path):
     noise_png(tmp_path / "in" / "a.png")
     prompts = tmp_path / "boxes.json"

@@ -266,6 +266,8 @@ def _auto_report(out: Path) -> tuple[Path | None, str | None]:
         return write_report(out), None
     except OSError as exc:
         return None, f"report not written: {_os_error_line(exc)}"
+    except ValueError as exc:  # e.g. a sidecar it cannot read, a name it cannot encode
+        return None, f"report not written: {exc}"
 
 
 def _show(path: Any) -> str:
