@@ -132,9 +132,13 @@ class InpaintParams(_Strict):
     strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.4
     steps: Annotated[int, Field(ge=1, le=150)] = 20
     cfg: Annotated[float, Field(ge=0.0, le=30.0)] = 7.0
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    #: base seed: region i uses seed + i; -1 draws a fresh random seed per region (recorded);
+    #: "image" uses the generation's own seed + i (A1111/ADetailer), see autofix.meta.inherit.
+    seed: Union[Annotated[int, Field(ge=-1, le=2**64 - 1)], Literal["image"]] = 0
     candidates: Annotated[int, Field(ge=1, le=16)] = 1
     masked_content: Literal["original", "fill", "latent_noise", "latent_nothing"] = "original"
+    #: sampler in A1111/ComfyUI/InvokeAI spelling ("DPM++ 2M Karras"), "image" for the
+    #: generation's own, or None for the model's default (see autofix.inpaint.samplers).
     scheduler: str | None = None
 
 

@@ -55,6 +55,8 @@ from ..config import InpainterConfig, InpaintParams
 from ..errors import ConfigError
 from ..types import InpaintJob, InpaintResult
 from .base import INPAINTERS
+from .samplers import SCHEDULERS as _SAMPLER_TABLE
+from .samplers import scheduler_name as _sampler_key
 from .sd_loading import (
     SD_CONFIGS,
     ResolvedModel,
@@ -66,23 +68,9 @@ from ..modelfiles.identity import model_sha256
 
 log = logging.getLogger(__name__)
 
-#: Scheduler names accepted in ``params["scheduler"]`` → (diffusers class, config overrides).
-SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "ddim": ("DDIMScheduler", {}),
-    "ddpm": ("DDPMScheduler", {}),
-    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "dpm++_2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False}),
-    "dpm++_2m_karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True}),
-    "dpm++_2m_sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
-    "dpm++_2m_sde_karras": (
-        "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}
-    ),
-    "unipc": ("UniPCMultistepScheduler", {}),
-}
-_ALIASES = {"euler_ancestral": "euler_a", "k_euler_a": "euler_a", "k_euler": "euler", "dpm_2m": "dpm++_2m"}
+#: Scheduler names accepted in ``params["scheduler"]`` → (diffusers class, config overrides):
+#: every A1111/ComfyUI/InvokeAI/NovelAI sampler with a diffusers equivalent (see :mod:`.samplers`).
+SCHEDULERS = _SAMPLER_TABLE
 #: Seed offset between candidates of one job.
 CANDIDATE_SEED_STRIDE = 1_000_003
 #: SDXL strength ceiling (see module docstring).
@@ -95,15 +83,10 @@ _FILL_SEED_OFFSET = 2**32  # latent_noise fill draws from a stream no region see
 
 
 def scheduler_name(name: str | None) -> str | None:
-    """Canonical scheduler name for ``name`` (case, ``-``/space and ``dpmpp`` spellings are
-    accepted); ``None`` keeps the model's own. Unknown names raise :class:`ConfigError` listing the valid ones."""
-    if name is None or not str(name).strip():
-        return None
-    key = str(name).strip().lower().replace("-", "_").replace(" ", "_").replace("dpmpp", "dpm++")
-    key = _ALIASES.get(key, key)
-    if key not in SCHEDULERS:
-        raise ConfigError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULERS)}")
-    return key
+    """Canonical scheduler key for ``name`` in A1111 ("DPM++ 2M Karras"), ComfyUI
+    ("dpmpp_2m_sde_gpu"), InvokeAI ("dpmpp_2m_k") or autofix ("dpm++_2m_karras") spelling;
+    ``None`` keeps the model's own. Unknown names raise :class:`ConfigError` listing the valid ones."""
+    return _sampler_key(name)
 
 
 def candidate_seed(seed: int, k: int) -> int:
