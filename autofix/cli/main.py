@@ -69,9 +69,11 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"],
                    help="what the masked area starts from (default: original; remove: fill)")
     r = p.add_argument_group("regions")
-    r.add_argument("--confidence", type=float, help="minimum detector score, 0-1 (default: 0.3 hands, 0.5 faces, 0 remove)")
+    r.add_argument("--confidence", type=float,
+                   help="minimum detector score, 0-1 (default: 0.3 hands, 0.5 faces, 0 remove)")
     r.add_argument("--top-k", type=int, metavar="K", help="keep only the K largest regions per stage (default: 0, all)")
-    r.add_argument("--padding", type=int, metavar="PX", help="context around each region's crop, px (default: 32; remove 48)")
+    r.add_argument("--padding", type=int, metavar="PX",
+                   help="context around each region's crop, px (default: 32; remove 48)")
     r.add_argument("--resolution", type=int, metavar="PX",
                    help="processing size of a crop, multiple of 8, 64-2048 (default: 512)")
     r.add_argument("--dilate", type=int, metavar="PX", help="grow (or, negative, shrink) masks, px "
@@ -121,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1", help="object box in pixels")
     remove.add_argument("--point", action="append", default=[], metavar="X,Y[:neg]", help="a click on (or :neg off) the object")
     remove.add_argument("--prompts", type=Path, help="JSON or CSV of boxes/clicks per image (see README)")
-    remove.add_argument("--refine", choices=["grabcut", "sam", "none"], help="how a box/click becomes an object mask (default: grabcut)")
+    remove.add_argument("--refine", choices=["grabcut", "sam", "none"],
+                        help="how a box/click becomes an object mask (default: grabcut)")
     remove.add_argument("--sam-model", help="SAM checkpoint (vit_b/l/h .pth) for --refine sam (implies it)")
     remove.add_argument("--dry-run", action="store_true", help="build and draw the masks; inpaint nothing")
     remove.add_argument("--no-report", action="store_true", help="skip the HTML report / contact sheet at the end")
@@ -143,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(e.g. sd-v1-5-inpainting)")
     mk.add_argument("--base", required=True, type=Path, help="the base the fine-tune was trained from (e.g. v1-5)")
     mk.add_argument("-o", "--output", required=True, type=Path, help="the .safetensors file to write")
-    mk.add_argument("--multiplier", type=float, default=1.0, help="how much of the fine-tune's difference (default 1.0)")
+    mk.add_argument("--multiplier", type=float, default=1.0,
+                    help="how much of the fine-tune's difference (default 1.0)")
     mk.add_argument("--fp32", action="store_true", help="write float32 (default float16)")
     mk.add_argument("--allow-pickle", action="store_true", help="allow .ckpt inputs not in the manifest; they are "
                     "read as tensors only (torch.load(weights_only=True))")
@@ -265,7 +269,9 @@ def _auto_report(out: Path) -> tuple[Path | None, str | None]:
     try:
         return write_report(out), None
     except OSError as exc:
-        return None, f"report not written: {_os_error_line(exc)}"
+        folder = _show(out / "_autofix" / "report")
+        where = _os_error_line(exc) if exc.filename is not None else f"{folder}: {exc.strerror or exc}"
+        return None, f"report not written: {where}"
     except ValueError as exc:  # e.g. a sidecar it cannot read, a name it cannot encode
         return None, f"report not written: {exc}"
 
