@@ -33,7 +33,26 @@ class ModelNotFound(AutofixError):
 
 
 class UnsafeModelFile(AutofixError):
-    """A pickle-based model file was refused (not in the manifest, no ``--allow-pickle``)."""
+    """A pickle-based model file was refused: its sha256 is not in the manifest and pickles
+    were not allowed (``--allow-pickle``), or ``torch.load(weights_only=True)`` found more
+    than tensors in it. The one error of the pickle policy (:mod:`autofix.modelfiles.trust`)."""
+
+
+class ModelFileError(AutofixError, ValueError):
+    """A model file exists but cannot be used: unreadable, corrupt, a header that lies about
+    its contents, the wrong suffix, or not the kind of model asked for."""
+
+
+class SafetensorsError(ModelFileError):
+    """A ``.safetensors`` file is malformed, or a tensor does not match the planned header."""
+
+
+class MergeError(ModelFileError):
+    """Models cannot be merged (layout, family or shape mismatch, unreadable file)."""
+
+
+class UnsupportedModel(ModelFileError):
+    """A model file exists but is not a Stable Diffusion 1.x/SDXL checkpoint this backend can run."""
 
 
 class LockHeld(AutofixError):

@@ -32,6 +32,15 @@ class Evil:  # not a tensor: torch.load(weights_only=True) must refuse it
     pass
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _tiny_sam_is_allowed():
+    """The tiny checkpoints are not in the manifest: allow pickles as a user with --allow-pickle would
+    (the one pickle policy applies to SAM files too, see test_sam_follows_the_pickle_policy)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUTOFIX_ALLOW_PICKLE", "1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     return save_tiny_sam(tmp_path_factory.mktemp("sam") / "tiny_sam.pth")
@@ -154,3 +163,24 @@ def test_prompt_detector_with_sam(ckpt, astronaut):
     assert out[0].box == FACE and out[0].label == "object"
     for d in out:
         assert d.mask is None or (d.mask.shape == (512, 512) and d.mask.dtype == bool)
+
+
+def test_sam_follows_the_pickle_policy(ckpt, tmp_path, monkeypatch):
+    """A SAM .pth outside the manifest is refused without --allow-pickle (one line, nothing read),
+    allowed with it, and accepted without it once its sha256 is in the manifest."""
+    import hashlib
+    import json
+
+    monkeypatch.delenv("AUTOFIX_ALLOW_PICKLE")
+    with pytest.raises(UnsafeModelFile, match=r"tiny_sam\.pth: refusing to load a pickle.*--allow-pickle") as err:
+        sam_mod.SamRefiner(ckpt, builder=build_tiny_sam)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UnsafeModelFile):
+        build_refiner("sam", str(ckpt), allow_pickle=None, builder=build_tiny_sam)
+    assert build_refiner("sam", str(ckpt), allow_pickle=True, builder=build_tiny_sam).name == "sam:tiny_sam.pth"
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"version": 1, "models": [
+        {"name": "tiny_sam", "file": "tiny_sam.pth", "task": "sam", "format": "torch-weights", "sha256": digest}]}))
+    monkeypatch.setenv("AUTOFIX_MANIFEST", str(manifest))
+    assert sam_mod.SamRefiner(ckpt, builder=build_tiny_sam).name == "sam:tiny_sam.pth"

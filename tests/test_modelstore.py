@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from autofix.modelfiles import store as modelstore
+from autofix.modelfiles import trust
 from autofix.errors import ConfigError, ModelNotFound, UnsafeModelFile
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -194,26 +195,26 @@ def test_check_pickle_policy(own_manifest, isolated, monkeypatch):
     unknown = isolated / "unknown.pt"
     unknown.write_bytes(b"not in manifest")
     with pytest.raises(UnsafeModelFile, match=r"unknown\.pt: refusing to load a pickle .*--allow-pickle"):
-        modelstore.check_pickle(unknown)
-    modelstore.check_pickle(unknown, allow_pickle=True)
+        trust.check_pickle(unknown)
+    trust.check_pickle(unknown, allow_pickle=True)
     monkeypatch.setenv("AUTOFIX_ALLOW_PICKLE", "1")
-    modelstore.check_pickle(unknown)
+    trust.check_pickle(unknown)
     with pytest.raises(UnsafeModelFile):
-        modelstore.check_pickle(unknown, allow_pickle=False)  # explicit beats the environment
+        trust.check_pickle(unknown, allow_pickle=False)  # explicit beats the environment
     monkeypatch.delenv("AUTOFIX_ALLOW_PICKLE")
     trusted = isolated / "copy.pt"
     trusted.write_bytes(b"trusted weights")
-    assert modelstore.is_trusted_pickle(trusted)
-    modelstore.check_pickle(trusted)
+    assert trust.is_trusted_pickle(trusted)
+    trust.check_pickle(trusted)
     safe = isolated / "weights.safetensors"
     safe.write_bytes(b"anything")
-    modelstore.check_pickle(safe)
+    trust.check_pickle(safe)
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("yes", True), ("TRUE", True), ("0", False), ("", False)])
 def test_pickle_allowed_env(monkeypatch, value, expected):
     monkeypatch.setenv("AUTOFIX_ALLOW_PICKLE", value)
-    assert modelstore.pickle_allowed() is expected
+    assert trust.pickle_allowed() is expected
 
 
 # ---------------------------------------------------------------- pull

@@ -62,7 +62,8 @@ def cmd_make_inpaint(args: argparse.Namespace) -> int:
     from ..modelfiles.merge import make_inpaint
 
     report = make_inpaint(args.finetune, args.inpaint_base, args.base, args.output, multiplier=args.multiplier,
-                          fp16=not args.fp32, allow_pickle=args.allow_pickle, progress=not args.json)
+                          fp16=not args.fp32, allow_pickle=True if args.allow_pickle else None,
+                          progress=not args.json)
     if args.json:
         print(report.to_json())
     else:

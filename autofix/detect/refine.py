@@ -49,10 +49,9 @@ def build_refiner(
     """``none`` → ``None``; ``grabcut`` → GrabCut; ``sam`` → SAM with ``model`` (default ``sam_vit_b``).
 
     ``options`` go to the refiner's constructor (e.g. ``margin=0.25``). SAM checkpoints
-    are read with ``torch.load(weights_only=True)``, so ``allow_pickle`` is not needed for
-    them; it is accepted so callers can pass their setting uniformly.
+    follow the one pickle policy (:mod:`autofix.modelfiles.trust`): ``allow_pickle`` (``None``:
+    ``$AUTOFIX_ALLOW_PICKLE``) or a manifest hash, then ``torch.load(weights_only=True)``.
     """
-    del allow_pickle  # SAM weights never go through an unrestricted unpickler
     if method == "none":
         return None
     if method == "grabcut":
@@ -63,7 +62,7 @@ def build_refiner(
         _require_sam()
         from .sam import SamRefiner
 
-        return SamRefiner(model or "sam_vit_b", **options)
+        return SamRefiner(model or "sam_vit_b", allow_pickle=allow_pickle, **options)
     raise ConfigError(f"unknown refine method {method!r}; choose one of: {', '.join(REFINE_METHODS)}")
 
 

@@ -2,7 +2,9 @@
 
 Checkpoints are Meta's ``sam_vit_b_01ec64.pth`` / ``sam_vit_l_0b3195.pth`` /
 ``sam_vit_h_4b8939.pth`` (``autofix models pull sam_vit_b``), found through
-:mod:`autofix.modelstore` (``vit_b`` etc. are aliases). They are read with
+:mod:`autofix.modelfiles.store` (``vit_b`` etc. are aliases). They are pickles and follow
+the one pickle policy (:mod:`autofix.modelfiles.trust`: sha256 in the manifest — Meta's
+files are — or ``allow_pickle`` / ``$AUTOFIX_ALLOW_PICKLE``); they are then read with
 ``torch.load(weights_only=True)`` — tensors only, nothing is executed — and the model is
 built with ``sam_model_registry[type](checkpoint=None)`` then ``load_state_dict``
 (strict), so segment-anything's own unrestricted ``torch.load`` is never used. The
@@ -24,8 +26,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..modelfiles import store as modelstore
-from ..errors import ConfigError, UnsafeModelFile
+from ..modelfiles import trust
 from ..types import Box
 
 #: Image-encoder width → ``sam_model_registry`` key.
@@ -33,29 +36,16 @@ SAM_TYPES = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
 _ENCODER_KEY = "image_encoder.patch_embed.proj.weight"
 
 
-def read_state_dict(path: str | Path) -> dict[str, Any]:
-    """Tensors of a SAM checkpoint via ``torch.load(weights_only=True)``.
+def read_state_dict(path: str | Path, allow_pickle: bool | None = None) -> dict[str, Any]:
+    """Tensors of a SAM checkpoint, as the pickle policy allows, via ``torch.load(weights_only=True)``
+    (:func:`autofix.modelfiles.trust.load_weights`).
 
     Accepts a bare state dict or one wrapped as ``{"model": ...}`` / ``{"state_dict": ...}``.
-    Raises :class:`UnsafeModelFile` if the file holds anything but plain tensors/containers.
+    Raises :class:`~autofix.errors.UnsafeModelFile` if the file is refused or holds anything
+    but plain tensors/containers, :class:`ConfigError` if it is not a SAM checkpoint.
     """
-    import pickle
-
-    import torch
-
-    try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsafeModelFile(
-            f"{path}: not a plain weights file, refused by torch.load(weights_only=True): {first}"
-        ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ConfigError(f"{path}: not a readable torch checkpoint ({str(exc).splitlines()[0]})") from None
-    for key in ("model", "state_dict"):
-        if isinstance(data, dict) and isinstance(data.get(key), dict):
-            data = data[key]
-    if not isinstance(data, dict) or _ENCODER_KEY not in data:
+    data = trust.load_weights(path, allow_pickle)
+    if _ENCODER_KEY not in data:
         raise ConfigError(f"{path}: not a Segment Anything checkpoint (no {_ENCODER_KEY})")
     return data
 
@@ -68,13 +58,18 @@ def sam_type_of(state: dict[str, Any], path: str | Path = "checkpoint") -> str:
     return SAM_TYPES[width]
 
 
-def load_sam(checkpoint: str | Path, model_type: str = "auto", builder: Callable[[], Any] | None = None) -> Any:
+def load_sam(
+    checkpoint: str | Path,
+    model_type: str = "auto",
+    builder: Callable[[], Any] | None = None,
+    allow_pickle: bool | None = None,
+) -> Any:
     """Build a ``segment_anything.Sam`` in eval mode from a checkpoint file.
 
     ``builder`` (a no-argument callable returning an untrained ``Sam``) replaces the
     registry, for non-standard sizes such as the tests' tiny model.
     """
-    state = read_state_dict(checkpoint)
+    state = read_state_dict(checkpoint, allow_pickle)
     if builder is not None:
         model = builder()
     else:
@@ -102,6 +97,7 @@ class SamRefiner:
         multimask: ask SAM for 3 candidates and keep the best by predicted IoU.
         builder: custom ``Sam`` constructor (see :func:`load_sam`).
         device: torch device (default ``cpu``).
+        allow_pickle: read a checkpoint whose sha256 is not in the manifest (``None``: env).
     """
 
     def __init__(
@@ -112,13 +108,14 @@ class SamRefiner:
         multimask: bool = True,
         builder: Callable[[], Any] | None = None,
         device: str = "cpu",
+        allow_pickle: bool | None = None,
     ) -> None:
         from segment_anything import SamPredictor
 
         if margin < 0:
             raise ConfigError(f"SAM margin must be >= 0, got {margin}")
         self.path = modelstore.resolve(checkpoint, task="sam")
-        self.predictor = SamPredictor(load_sam(self.path, model_type, builder).to(device))
+        self.predictor = SamPredictor(load_sam(self.path, model_type, builder, allow_pickle).to(device))
         self.margin = float(margin)
         self.multimask = bool(multimask)
         self.name = f"sam:{self.path.name}"

@@ -7,12 +7,16 @@ segmentation models (``person_yolov8n-seg.pt``): a ``-seg`` model's masks become
 ``classes`` (keep only these class names) and ``label`` (relabel every detection;
 default the model's class name).
 
-``cfg.model`` is resolved by :func:`autofix.modelstore.resolve` (a bare name is looked
-up in the models folders). ``.pt`` files are pickles: one is loaded only if its sha256
-is in the model manifest or pickles are allowed — ``YoloDetector(path,
-allow_pickle=True)``, ``DETECTORS.build("yolo", cfg, allow_pickle=True)``, or
-``AUTOFIX_ALLOW_PICKLE=1`` for the plain ``build_detector(cfg)`` path — otherwise
-:class:`~autofix.errors.UnsafeModelFile` is raised before anything is unpickled.
+``cfg.model`` is resolved by :func:`autofix.modelfiles.store.resolve` (a bare name is looked
+up in the models folders) and must be an ultralytics ``.pt`` (any other suffix is one
+:class:`~autofix.errors.ModelFileError` line). ``.pt`` files are pickles and follow the one
+pickle policy (:mod:`autofix.modelfiles.trust`): a file whose sha256 is in the model
+manifest is the published file and is loaded by ultralytics as usual; any other is loaded
+only when pickles are allowed — ``YoloDetector(path, allow_pickle=True)``,
+``DETECTORS.build("yolo", cfg, allow_pickle=True)``, or ``AUTOFIX_ALLOW_PICKLE=1`` — and then
+through ultralytics' restricted loader (``torch.load(weights_only=True)`` plus its allow-list
+of model classes), so nothing in it is executed. Otherwise, or when the restricted loader
+finds more than that, :class:`~autofix.errors.UnsafeModelFile` is raised.
 
 Ultralytics is imported only when a detector is built, with ``YOLO_OFFLINE=1`` and
 ``YOLO_AUTOINSTALL=0`` set unless the caller set them (no network, no pip installs).
@@ -23,15 +27,19 @@ threshold.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..modelfiles import store as modelstore
 from ..config import DetectorConfig
-from ..errors import ConfigError
+from ..errors import AutofixError, ConfigError, ModelFileError, UnsafeModelFile
+from ..modelfiles import store as modelstore
+from ..modelfiles import trust
 from ..types import Detection
 from .base import DETECTORS
 
@@ -72,6 +80,69 @@ def _undo_ultralytics_patches() -> None:
         torch.save = patches._torch_save
 
 
+_SAFE_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _restricted_loading(path: Path, restricted: bool) -> Iterator[None]:
+    """While loading an untrusted ``.pt``, switch ultralytics to its restricted (weights-only,
+    allow-listed classes) loader; refuse when this ultralytics/torch has none."""
+    if not restricted:
+        yield
+        return
+    from ultralytics.nn import tasks
+
+    if not getattr(getattr(tasks, "_SafeLoad", None), "SUPPORTED", False) or not hasattr(tasks, "SAFE_LOAD"):
+        import ultralytics
+
+        raise UnsafeModelFile(
+            f"{path}: this ultralytics ({ultralytics.__version__}) cannot read a .pt without running its code, so "
+            "--allow-pickle cannot load it; upgrade ultralytics (and torch >= 2.6), or list the file's sha256 in "
+            "the model manifest ($AUTOFIX_MANIFEST) to load it as a trusted file"
+        )
+    with _SAFE_LOAD_LOCK:
+        before, tasks.SAFE_LOAD = tasks.SAFE_LOAD, True
+        try:
+            yield
+        finally:
+            tasks.SAFE_LOAD = before
+
+
+def load_yolo_model(path: Path, allow_pickle: bool | None = None) -> Any:
+    """``ultralytics.YOLO`` for a local ``.pt``, loaded as the pickle policy says (module doc).
+    Every failure is one line: :class:`ModelFileError` (wrong suffix, not a YOLO checkpoint)
+    or :class:`UnsafeModelFile` (refused)."""
+    if path.suffix.lower() != ".pt":
+        got = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
+        raise ModelFileError(f"{path}: not a YOLO model: {got}; autofix loads ultralytics .pt checkpoints")
+    trust.check_pickle(path, allow_pickle)
+    restricted = not trust.is_trusted_pickle(path)
+    yolo_cls = _import_yolo()
+    try:
+        with _restricted_loading(path, restricted):
+            return yolo_cls(str(path), task=None)
+    except AutofixError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ultralytics reports unreadable files with many types
+        text = _one_line(exc)
+        cause = exc.__cause__
+        refused = isinstance(exc, (pickle.UnpicklingError, ModuleNotFoundError)) or isinstance(
+            cause, (pickle.UnpicklingError, ModuleNotFoundError)
+        )
+        if restricted and refused:
+            raise UnsafeModelFile(
+                f"{path}: not a plain weights file, refused by ultralytics' restricted loader "
+                f"(torch.load(weights_only=True)): {text}"
+            ) from None
+        raise ModelFileError(f"{path}: not a loadable ultralytics YOLO checkpoint ({type(exc).__name__}: {text})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return re.sub(r"^ERROR\W*", "", text).strip()
+
+
 def _check_image(image: Any) -> np.ndarray:
     ok = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
     if not ok or image.dtype != np.uint8 or 0 in image.shape:
@@ -84,10 +155,10 @@ class YoloDetector:
     """A YOLO ``.pt`` model as a :class:`~autofix.detect.base.Detector`.
 
     Args:
-        model: path (or bare name, resolved via :mod:`autofix.modelstore`) of a ``.pt``.
+        model: path (or bare name, resolved via :mod:`autofix.modelfiles.store`) of a ``.pt``.
         classes: keep only detections of these class names (``None``: all).
         label: relabel every detection (``None``: the model's class name).
-        allow_pickle: load a ``.pt`` whose hash is not in the manifest (``None``: env).
+        allow_pickle: read a ``.pt`` whose hash is not in the manifest, weights-only (``None``: env).
         conf / iou / imgsz / max_det: ultralytics ``predict`` settings.
         device: torch device string (``None``: ``"cpu"``).
     """
@@ -105,8 +176,7 @@ class YoloDetector:
         device: str | None = None,
     ) -> None:
         self.path = modelstore.resolve(model, task="yolo")
-        modelstore.check_pickle(self.path, allow_pickle)
-        self._model = _import_yolo()(str(self.path), task=None)
+        self._model = load_yolo_model(self.path, allow_pickle)
         self.names: dict[int, str] = {int(k): str(v) for k, v in self._model.names.items()}
         self.class_ids = _class_ids(self.names, classes, self.path)
         self.label = label

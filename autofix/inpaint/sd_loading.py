@@ -18,31 +18,33 @@ Three kinds of source (:func:`resolve_model`):
 ``model_dir`` points at a folder of models (an A1111 or ComfyUI install root works too);
 ``model`` then picks one by name (:func:`list_models`, :func:`pick_model`). A bare name
 that is none of the above (e.g. the manifest's ``sd15_inpainting``) is looked up like every
-other autofix model (:func:`autofix.modelstore.resolve`, task ``inpaint``).
+other autofix model (:func:`autofix.modelfiles.store.resolve`, task ``inpaint``).
 
 Errors are one line: :class:`~autofix.errors.ModelNotFound` says which file is missing and
 where to put it; :class:`~autofix.errors.UnsafeModelFile` refuses pickle files
-(``.ckpt``/``.pt``/``.pth``/``.bin``) unless ``allow_pickle``, ``$AUTOFIX_ALLOW_PICKLE`` or the
-model manifest allows them (:func:`autofix.modelstore.check_pickle`) — and even then they are
-read with ``torch.load(weights_only=True)`` only, never fully unpickled;
-:class:`UnsupportedModel` names what cannot be used. Heavy modules (torch, diffusers,
-transformers) are imported inside functions.
+(``.ckpt``/``.pt``/``.pth``/``.bin``) as the one pickle policy says
+(:mod:`autofix.modelfiles.trust`: manifest hash, ``allow_pickle`` or ``$AUTOFIX_ALLOW_PICKLE``)
+— and even then they are read with ``torch.load(weights_only=True)`` only, never fully
+unpickled; ``.safetensors`` headers are validated by the one validator
+(:func:`autofix.modelfiles.safetensors_io.read_header`) before anything else reads them;
+:class:`~autofix.errors.UnsupportedModel` names what cannot be used. Heavy modules (torch,
+diffusers, transformers) are imported inside functions.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import AutofixError, ConfigError, ModelNotFound, UnsafeModelFile
+from ..errors import AutofixError, ConfigError, ModelNotFound, UnsupportedModel
+from ..modelfiles import trust
+from ..modelfiles.safetensors_io import tensor_shapes
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,8 @@ log = logging.getLogger(__name__)
 SD_CONFIGS = Path(__file__).with_name("sd_configs")
 #: Single-file checkpoint suffixes that :func:`list_models` lists.
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
-#: Suffixes read with ``torch.load`` (pickle); refused unless ``allow_pickle``.
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+#: Suffixes read with ``torch.load`` (pickle), as the pickle policy allows.
+PICKLE_SUFFIXES = trust.PICKLE_SUFFIXES
 #: ``(family, unet in_channels)`` → shipped config folder name.
 SHIPPED_CONFIGS = {
     ("sd1", 4): "sd15", ("sd1", 9): "sd15-inpainting", ("sdxl", 4): "sdxl", ("sdxl", 9): "sdxl-inpainting",
@@ -62,10 +64,6 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _MODEL_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 
 Kind = Literal["single_file", "diffusers"]
-
-
-class UnsupportedModel(AutofixError, ValueError):
-    """A model file exists but is not a Stable Diffusion 1.x/SDXL checkpoint this backend can run."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,7 @@ def _locate(model: str | None, root: Path | None) -> tuple[Path, str | None]:
     """The file or folder ``model`` names (or the only model in ``root``), and its repo id if any.
 
     Tried in order: an existing path; a model in ``root`` (``model_dir``); a Hugging Face repo
-    id (``owner/name``); a name in the model manifest / search folders (:mod:`autofix.modelstore`).
+    id (``owner/name``); a name in the model manifest / search folders (:mod:`autofix.modelfiles.store`).
     """
     from ..modelfiles import store as modelstore
 
@@ -300,7 +298,7 @@ def _names(names: Any, limit: int = 20) -> str:
 
 def check_diffusers_folder(folder: Path, *, allow_pickle: bool) -> None:
     """Check that every model component listed in ``model_index.json`` has weights on disk,
-    and that they are safetensors unless ``allow_pickle``; tokenizers need their vocab files."""
+    and that pickle-only ones pass the pickle policy; tokenizers need their vocab files."""
     index = _read_json(folder / "model_index.json")
     for name in _MODEL_COMPONENTS:
         if not _listed(index, name):
@@ -308,11 +306,9 @@ def check_diffusers_folder(folder: Path, *, allow_pickle: bool) -> None:
         sub = folder / name
         weights = list(sub.glob("*.safetensors")) if sub.is_dir() else []
         pickles = [p for p in sub.glob("*") if p.suffix in PICKLE_SUFFIXES] if sub.is_dir() else []
-        if not weights and pickles and not pickle_allowed(allow_pickle):
-            raise UnsafeModelFile(
-                f"{pickles[0]}: refusing to load a pickle file (pickles can run code); convert it to "
-                ".safetensors, or use --allow-pickle (or AUTOFIX_ALLOW_PICKLE=1) if you trust it"
-            )
+        if not weights:
+            for pickled in sorted(pickles):
+                trust.check_pickle(pickled, trust.flag(allow_pickle))
         if not weights and not pickles:
             raise ModelNotFound(f"{sub} has no weights: put the {name}'s *.safetensors file there")
     for name in ("tokenizer", "tokenizer_2"):
@@ -320,11 +316,18 @@ def check_diffusers_folder(folder: Path, *, allow_pickle: bool) -> None:
             raise ModelNotFound(f"{folder / name} has no tokenizer files: put vocab.json + merges.txt there")
 
 
-def pickle_allowed(allow_pickle: bool) -> bool:
-    """``allow_pickle`` (the config flag), else ``$AUTOFIX_ALLOW_PICKLE``."""
-    from ..modelfiles import store as modelstore
-
-    return modelstore.pickle_allowed(True if allow_pickle else None)
+def _use_safetensors(folders: list[Path], allow_pickle: bool) -> bool | None:
+    """``use_safetensors`` for ``from_pretrained`` over component ``folders``: ``True`` unless
+    some of them have only pickle weights — each of which must then pass the pickle policy —
+    and ``None`` (diffusers reads them with ``weights_only=True``) then."""
+    pickle_only = []
+    for sub in (f for f in folders if f.is_dir()):
+        files = [p for p in sub.iterdir() if p.is_file()]
+        if not any(p.suffix == ".safetensors" for p in files):
+            pickle_only += [p for p in files if p.suffix in PICKLE_SUFFIXES]
+    for pickled in sorted(pickle_only):
+        trust.check_pickle(pickled, trust.flag(allow_pickle))
+    return None if pickle_only else True
 
 
 def _listed(index: dict[str, Any], name: str) -> bool:
@@ -353,71 +356,32 @@ def inspect_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> tuple
 
     ``family`` is ``"sd1"`` (``cond_stage_model.transformer.*`` CLIP-L text encoder) or
     ``"sdxl"`` (``conditioner.embedders.1.model.*`` OpenCLIP-G). Safetensors: only the header
-    is read. Pickle files: refused unless ``allow_pickle``, then ``torch.load(weights_only=True,
-    mmap=True)``.
+    is read, and validated (a lying header is one :class:`~autofix.errors.SafetensorsError`
+    line). Pickle files: as the pickle policy allows, then ``torch.load(weights_only=True, mmap=True)``.
     """
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
-        shapes = _pickle_shapes(path, allow_pickle)
+        shapes = {k: tuple(v.shape) for k, v in trust.load_weights(path, trust.flag(allow_pickle)).items()}
     elif path.suffix.lower() == ".safetensors":
-        shapes = safetensors_shapes(path)
+        shapes = tensor_shapes(path)
     else:
         raise UnsupportedModel(f"{path}: not a checkpoint file (expected .safetensors, or .ckpt with allow_pickle)")
     return _family_from_shapes(shapes, path)
 
 
-def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
-    """Tensor name → shape, read from a ``.safetensors`` header (no tensor data is read)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            if size > 200_000_000:
-                raise ValueError(f"header of {size} bytes")
-            header = json.loads(fh.read(size))
-    except (OSError, ValueError, struct.error) as exc:
-        raise UnsupportedModel(f"{path}: not a readable safetensors file ({exc})") from None
-    return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
-
-
-def _pickle_shapes(path: Path, allow_pickle: bool) -> dict[str, tuple[int, ...]]:
-    check_pickle_allowed(path, allow_pickle)
-    sd = torch_load_weights(path)
-    return {k: tuple(v.shape) for k, v in sd.items() if hasattr(v, "shape")}
-
-
 def check_pickle_allowed(path: Path, allow_pickle: bool) -> None:
-    """Raise :class:`UnsafeModelFile` for a pickle-format file unless ``allow_pickle``,
-    ``$AUTOFIX_ALLOW_PICKLE`` or the model manifest trusts it (:func:`autofix.modelstore.check_pickle`)."""
-    from ..modelfiles import store as modelstore
-
+    """The pickle policy (:func:`autofix.modelfiles.trust.check_pickle`) for a pickle-format file;
+    ``allow_pickle=False`` means "not given" (``$AUTOFIX_ALLOW_PICKLE`` decides)."""
     if path.suffix.lower() in PICKLE_SUFFIXES:
-        modelstore.check_pickle(path, True if allow_pickle else None)
-
-
-def torch_load_weights(path: Path) -> dict[str, Any]:
-    """The state dict of a pickle checkpoint via ``torch.load(weights_only=True)`` (memory-mapped
-    where the format allows); files that need arbitrary unpickling are refused."""
-    import torch
-
-    try:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc):
-                raise
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not loadable safely"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsafeModelFile(f"{path} cannot be read with torch.load(weights_only=True): {first}") from None
-    while isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise UnsupportedModel(f"{path}: holds a {type(obj).__name__}, not a state dict")
-    return obj
+        trust.check_pickle(path, trust.flag(allow_pickle))
 
 
 def _family_from_shapes(shapes: dict[str, tuple[int, ...]], path: Path) -> tuple[str, int]:
+    if _UNET_IN not in shapes and "unet.conv_in.weight" in shapes:
+        raise UnsupportedModel(
+            f"{path}: diffusers key names (unet.*, vae.*) in one file, which no loader reads; save the model as a "
+            "diffusers folder or in the original single-file layout (autofix models make-inpaint does both)"
+        )
     if _UNET_IN not in shapes:
         raise UnsupportedModel(
             f"{path}: not a full Stable Diffusion checkpoint (no {_UNET_IN}); LoRAs, VAEs and UNet-only files "
@@ -535,7 +499,7 @@ def _load_folder(source: ResolvedModel, dtype: Any, allow_pickle: bool) -> Any:
         extra = {"safety_checker": None, "requires_safety_checker": False}
     variant = "fp16" if _only_fp16_weights(source.path) else None
     return AutoPipelineForInpainting.from_pretrained(
-        str(source.path), local_files_only=True, use_safetensors=None if pickle_allowed(allow_pickle) else True,
+        str(source.path), local_files_only=True, use_safetensors=_use_safetensors([source.path / c for c in _MODEL_COMPONENTS], allow_pickle),
         variant=variant,
         **_dtype_kwarg(dtype), **extra,
     )
@@ -562,7 +526,7 @@ def load_safety_checker(source: ResolvedModel, *, allow_pickle: bool = False) ->
     from transformers import CLIPImageProcessor
 
     checker_dir, fe_dir = _safety_checker_dirs(source)
-    kw = {"local_files_only": True, "use_safetensors": None if pickle_allowed(allow_pickle) else True}
+    kw = {"local_files_only": True, "use_safetensors": _use_safetensors([checker_dir], allow_pickle)}
     checker = StableDiffusionSafetyChecker.from_pretrained(str(checker_dir), **kw)
     return checker.eval(), CLIPImageProcessor.from_pretrained(str(fe_dir), local_files_only=True)
 
@@ -581,61 +545,3 @@ def _safety_checker_dirs(source: ResolvedModel) -> tuple[Path, Path]:
             f"the safety checker is on but no weights were found: put them in {source.path / 'safety_checker'} "
             f"(+ feature_extractor/) or download {repo} into the Hugging Face cache"
         ) from None
-
-
-# ---------------------------------------------------------------- hashing
-
-
-def model_sha256(source: ResolvedModel) -> str:
-    """sha256 of a single file, or, for a diffusers folder, sha256 over ``"<relpath> <sha256>\\n"``
-    of every file in it (sorted). Each file's hash is computed once and cached (see :func:`file_sha256`)."""
-    if source.kind == "single_file":
-        return file_sha256(source.path)
-    lines = []
-    for p in sorted(source.path.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source.path).parts):
-            lines.append(f"{p.relative_to(source.path).as_posix()} {file_sha256(p)}\n")
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def hash_cache_path() -> Path:
-    """Persistent hash cache: ``$AUTOFIX_CACHE_DIR``, else ``$XDG_CACHE_HOME/autofix``, else
-    ``~/.cache/autofix``; file ``model-sha256.json``."""
-    root = os.environ.get("AUTOFIX_CACHE_DIR")
-    if not root:
-        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autofix")
-    return Path(root) / "model-sha256.json"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Full sha256 of ``path`` (the hash A1111 and model sites show), remembered per
-    ``(absolute path, size, mtime)`` in :func:`hash_cache_path`, so a multi-GB checkpoint is
-    read in full once, not at every run's start."""
-    from ..modelfiles import store as modelstore
-
-    path = Path(path).resolve()
-    st = path.stat()
-    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-    cache_file = hash_cache_path()
-    disk = _load_hash_cache(cache_file)
-    if key not in disk:
-        disk[key] = modelstore.sha256_file(path)  # also remembered there for this process
-        _store_hash_cache(cache_file, disk)
-    return disk[key]
-
-
-def _load_hash_cache(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _store_hash_cache(path: Path, data: dict[str, str]) -> None:
-    from ..io.atomic import atomic_write_json
-
-    try:
-        atomic_write_json(path, data)
-    except OSError as exc:
-        log.info("could not write the model hash cache %s (%s); hashes are recomputed next run", path, exc)

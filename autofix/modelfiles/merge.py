@@ -9,21 +9,24 @@ secondary and its base (e.g. SD 1.5 for an SD 1.5 fine-tune) as tertiary.
 **Inputs.** A ``.safetensors`` file in the original single-file layout
 (``model.diffusion_model.*``, ``first_stage_model.*``, ``cond_stage_model.*`` /
 ``conditioner.*``); a pickle (``.ckpt``/``.pt``/``.pth``/``.bin``, optionally nested under
-``state_dict``) only with ``allow_pickle=True``, then read with
-``torch.load(weights_only=True, mmap=True)``; or a diffusers pipeline folder
+``state_dict``) when the pickle policy allows it (:mod:`autofix.modelfiles.trust`: its sha256
+in the manifest, or ``allow_pickle``), read with ``torch.load(weights_only=True, mmap=True)``;
+or a diffusers pipeline folder
 (``model_index.json`` plus ``unet/``, ``vae/``, ``text_encoder*/`` with
 ``diffusion_pytorch_model.safetensors`` / ``model.safetensors``, sharded or ``.fp16``
 variants), whose keys are read as ``<component>.<key>`` (``unet.conv_in.weight``). The
 three inputs must share one layout (all single-file or all diffusers: there is no key
 conversion between layouts) and one family (SD1, SD2, SDXL).
 
-**Output.** The inpaint base's keys in its layout, EMA copies dropped. Single-file layout:
+**Output**, always in a layout the SD loader (``autofix fix --model``), diffusers, A1111 and
+ComfyUI read: the inpaint base's keys in its layout, EMA copies dropped. Single-file layout:
 one ``.safetensors``. Diffusers layout: a diffusers folder (the inpaint base's configs,
 tokenizers and scheduler copied, each component's weights written as one
-``<component>/<name>.safetensors``), or, when ``out`` ends in ``.safetensors``, one file
-with ``<component>.``-prefixed keys. Metadata (``__metadata__``): ``format=pt`` and
+``<component>/<name>.safetensors``); a ``.safetensors`` output path is refused for diffusers
+inputs (one file with ``unet.``/``vae.``-prefixed keys is a layout no loader reads). Metadata (``__metadata__``): ``format=pt`` and
 ``autofix.merge.*``: the formula, multiplier, dtype, family, rule counts, and each input's
-file name and sha256 (for a folder: sha256 of its ``sha256sum``-style list of weight files).
+file name and sha256 (:func:`autofix.modelfiles.identity.model_sha256`, the hash sidecars and
+stage keys record for the same file or folder).
 
 **Which tensor comes from where** (``RULES``; "in" = the key exists in that input):
 
@@ -62,11 +65,9 @@ memory-mapped and is loaded whole.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -76,8 +77,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import __version__
-from ..errors import AutofixError, ConfigError, ModelNotFound, UnsafeModelFile
+from ..errors import ConfigError, MergeError, ModelNotFound
 from ..io.atomic import TMP_MARK
+from . import trust
+from .identity import model_sha256
 from .safetensors_io import (
     SafetensorsReader,
     StreamWriter,
@@ -92,7 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMULA = "inpaint_base + (finetune - base) * multiplier"
 ROLES = ("finetune", "inpaint_base", "base")
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+PICKLE_SUFFIXES = trust.PICKLE_SUFFIXES
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx")
 
 RULES: dict[str, str] = {
@@ -107,10 +110,6 @@ RULES: dict[str, str] = {
     "ema_dropped": "EMA copies (model_ema.*): not written",
     "not_in_inpaint_base": "not in inpaint_base: not written (the output has the inpaint base's keys)",
 }
-
-
-class MergeError(AutofixError, ValueError):
-    """The models cannot be merged (layout, family or shape mismatch, unreadable file)."""
 
 
 # ------------------------------------------------------------------------------ reading
@@ -181,8 +180,8 @@ class Checkpoint:
         self.close()
 
 
-def open_checkpoint(path: str | Path, allow_pickle: bool = False, role: str = "model") -> Checkpoint:
-    """Open a ``.safetensors`` file, a pickle (only with ``allow_pickle``) or a diffusers folder.
+def open_checkpoint(path: str | Path, allow_pickle: bool | None = None, role: str = "model") -> Checkpoint:
+    """Open a ``.safetensors`` file, a pickle (as the pickle policy allows) or a diffusers folder.
 
     Nothing but headers is read here. Raises :class:`ModelNotFound`,
     :class:`UnsafeModelFile` or :class:`MergeError` with a one-line message.
@@ -197,41 +196,12 @@ def open_checkpoint(path: str | Path, allow_pickle: bool = False, role: str = "m
         reader = SafetensorsReader(path)
         return Checkpoint(path, "safetensors", {k: (reader, k) for k in reader.keys()}, [path], [reader])
     if suffix in PICKLE_SUFFIXES:
-        source = _TensorDict(_load_pickle(path, allow_pickle))
+        source = _TensorDict(trust.load_weights(path, allow_pickle))
         return Checkpoint(path, "pickle", {k: (source, k) for k in source.keys()}, [path], [source])
     raise MergeError(f"{role} {path}: unsupported model file; expected .safetensors, .ckpt or a diffusers folder")
 
 
-def _pickle_refused(path: Path) -> UnsafeModelFile:
-    return UnsafeModelFile(
-        f"{path}: refusing to load a pickle file; pickles can run code. Convert it to .safetensors, "
-        f"or use --allow-pickle (loads with torch.load(weights_only=True)) if you trust where it came from"
-    )
-
-
-def _load_pickle(path: Path, allow_pickle: bool) -> dict[str, "torch.Tensor"]:
-    """The tensors of a pickled state dict, loaded with ``weights_only=True``."""
-    if not allow_pickle:
-        raise _pickle_refused(path)
-    torch = require_torch()
-    try:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # legacy (non-zip) format cannot be mapped
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsafeModelFile(f"{path}: refused by torch.load(weights_only=True): {first}") from None
-    except Exception as exc:  # zip/EOF/corrupt-file errors of every kind
-        raise MergeError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    tensors = {str(k): v for k, v in (state or {}).items() if isinstance(v, torch.Tensor)}
-    if not tensors:
-        raise MergeError(f"{path}: no tensors found (expected a state dict, optionally under 'state_dict')")
-    return tensors
-
-
-def _component_weights(folder: Path, allow_pickle: bool) -> tuple[str, list[Path]] | None:
+def _component_weights(folder: Path, allow_pickle: bool | None) -> tuple[str, list[Path]] | None:
     """``(stem, files)`` of a diffusers component folder's weights, or None if it has none."""
     for stem in ("diffusion_pytorch_model", "model"):
         if (folder / f"{stem}.safetensors").is_file():
@@ -247,13 +217,12 @@ def _component_weights(folder: Path, allow_pickle: bool) -> tuple[str, list[Path
             return stem, [folder / f"{stem}.fp16.safetensors"]
     for name, stem in (("diffusion_pytorch_model.bin", "diffusion_pytorch_model"), ("pytorch_model.bin", "model")):
         if (folder / name).is_file():
-            if not allow_pickle:
-                raise _pickle_refused(folder / name)
+            trust.check_pickle(folder / name, allow_pickle)
             return stem, [folder / name]
     return None
 
 
-def _open_diffusers(path: Path, allow_pickle: bool) -> Checkpoint:
+def _open_diffusers(path: Path, allow_pickle: bool | None) -> Checkpoint:
     """A diffusers pipeline folder as one checkpoint with ``<component>.``-prefixed keys."""
     if not (path / "model_index.json").is_file():
         raise MergeError(f"{path}: a folder but not a diffusers pipeline (no model_index.json)")
@@ -277,10 +246,10 @@ def _open_diffusers(path: Path, allow_pickle: bool) -> Checkpoint:
     return ckpt
 
 
-def _open_weight_file(file: Path, allow_pickle: bool) -> Any:
+def _open_weight_file(file: Path, allow_pickle: bool | None) -> Any:
     if file.suffix == ".safetensors":
         return SafetensorsReader(file)
-    return _TensorDict(_load_pickle(file, allow_pickle))
+    return _TensorDict(trust.load_weights(file, allow_pickle))
 
 
 # ------------------------------------------------------------------------ layout, family
@@ -505,27 +474,9 @@ def compute_tensor(item: PlanItem, models: dict[str, Checkpoint], multiplier: fl
 
 
 def checkpoint_sha256(ckpt: Checkpoint, progress: bool = False, label: str = "") -> str:
-    """sha256 of a file; for a folder, sha256 of ``"<sha256>  <relative path>\\n"`` lines
-    (``sha256sum`` style) of its weight files, sorted by path."""
-    if ckpt.path.is_file():
-        return _sha256_file(ckpt.path, progress, label)
-    files = sorted(ckpt.files)
-    lines = [f"{_sha256_file(f, progress, label)}  {f.relative_to(ckpt.path).as_posix()}\n" for f in files]
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def _sha256_file(path: Path, progress: bool, label: str) -> str:
-    from tqdm import tqdm
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh, tqdm(
-        total=path.stat().st_size, unit="B", unit_scale=True, desc=f"sha256 {label or path.name}",
-        disable=not progress, file=sys.stderr, dynamic_ncols=True, leave=False,
-    ) as bar:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
+    """The input's identity hash: :func:`autofix.modelfiles.identity.model_sha256` of its file
+    or folder (the same value sidecars and stage keys record)."""
+    return model_sha256(ckpt.path, progress, label)
 
 
 Group = tuple[Path, str, list[PlanItem]]  # output file, key prefix to strip, its items
@@ -611,6 +562,11 @@ def _check_args(paths: dict[str, Path], out: Path, multiplier: float, layout: La
         return
     if layout is SD_LAYOUT and out.suffix.lower() != ".safetensors":
         raise ConfigError(f"output {out} must end in .safetensors")
+    if layout is DIFFUSERS_LAYOUT and out.suffix.lower() == ".safetensors":
+        raise ConfigError(
+            f"output {out}: the inputs are diffusers folders, so the output is a diffusers folder; give -o a folder "
+            f"path such as {out.with_suffix('')} (one .safetensors with diffusers key names is not loadable)"
+        )
     if out.suffix.lower() != ".safetensors" and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"output folder {out} already exists and is not empty; choose a new one")
     if out.suffix.lower() != ".safetensors" and not paths["inpaint_base"].expanduser().is_dir():
@@ -714,7 +670,7 @@ def make_inpaint(
     out: str | Path,
     multiplier: float = 1.0,
     fp16: bool = True,
-    allow_pickle: bool = False,
+    allow_pickle: bool | None = None,
     progress: bool = True,
 ) -> MergeReport:
     """Write ``inpaint_base + (finetune - base) * multiplier`` to ``out`` (see the module doc).

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 
-from ..errors import AutofixError, BackendUnavailable
+from ..errors import BackendUnavailable, SafetensorsError
 from ..io.atomic import TMP_MARK, fsync_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,10 +44,6 @@ DTYPE_SIZES = {
     "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
 }
 FLOAT_CODES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
-
-
-class SafetensorsError(AutofixError, ValueError):
-    """A ``.safetensors`` file is malformed, or a tensor does not match the planned header."""
 
 
 def require_torch() -> Any:
@@ -108,39 +104,90 @@ class TensorInfo:
         return self.dtype in FLOAT_CODES
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _check_entry(path: Path, name: str, entry: Any, data_len: int) -> tuple[TensorInfo, int, int]:
-    try:
-        info = TensorInfo(str(entry["dtype"]), tuple(int(d) for d in entry["shape"]))
-        begin, end = (int(x) for x in entry["data_offsets"])
-    except (KeyError, TypeError, ValueError):
-        raise SafetensorsError(f"{path}: malformed header entry for {name!r}") from None
-    if info.dtype not in DTYPE_SIZES:
-        raise SafetensorsError(f"{path}: tensor {name!r} has unsupported dtype {info.dtype!r}")
-    if not 0 <= begin <= end <= data_len or end - begin != info.nbytes:
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+        raise SafetensorsError(f"{path}: malformed header entry for {name!r} (needs dtype, shape, data_offsets)")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        raise SafetensorsError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+        raise SafetensorsError(f"{path}: tensor {name!r} has a malformed shape {shape!r}")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(x) for x in offsets):
+        raise SafetensorsError(f"{path}: tensor {name!r} has malformed data_offsets {offsets!r}")
+    info, (begin, end) = TensorInfo(dtype, tuple(shape)), offsets
+    if not begin <= end <= data_len or end - begin != info.nbytes:
         raise SafetensorsError(f"{path}: tensor {name!r} has offsets outside the file or of the wrong size")
     return info, begin, end
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise SafetensorsError(f"tensor {key!r} is listed twice")
+        out[key] = value
+    return out
+
+
+def _check_tiling(path: Path, entries: dict[str, tuple[TensorInfo, int, int]], data_len: int) -> None:
+    """Tensor data must tile the data section: no overlaps, no gaps, nothing after it."""
+    at = 0
+    for name, (_, begin, end) in sorted(entries.items(), key=lambda kv: (kv[1][1], kv[1][2])):
+        if begin != at:
+            what = "overlaps the tensor before it" if begin < at else f"leaves a gap of {begin - at} bytes before it"
+            raise SafetensorsError(f"{path}: tensor {name!r} {what}")
+        at = end
+    if at != data_len:
+        raise SafetensorsError(f"{path}: {data_len - at} bytes after the last tensor; the header does not describe them")
+
+
 def read_header(path: str | Path) -> tuple[dict[str, tuple[TensorInfo, int, int]], dict[str, str], int]:
-    """Parse a ``.safetensors`` header: ``({name: (info, begin, end)}, metadata, data_start)``."""
+    """Parse and validate a ``.safetensors`` header: ``({name: (info, begin, end)}, metadata, data_start)``.
+
+    The one validator of ``.safetensors`` files (the SD loader and the merge both use it):
+    everything the safetensors library would refuse, and everything a lying header can say
+    (length past the file, not JSON, not an object, duplicate names, bad metadata, unknown
+    dtype, malformed shape or offsets, offsets outside the data or of the wrong size,
+    overlapping or gapped tensors, unexplained trailing bytes) is one
+    :class:`SafetensorsError` line naming the file. Reads only the header.
+    """
     path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise SafetensorsError(f"{path}: too short to be a .safetensors file")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER or 8 + n > size:
-            raise SafetensorsError(f"{path}: not a .safetensors file (header length {n})")
-        try:
-            header = json.loads(fh.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise SafetensorsError(f"{path}: not a .safetensors file (header is not JSON)") from None
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise SafetensorsError(f"{path}: too short to be a .safetensors file ({size} bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER or 8 + n > size:
+                raise SafetensorsError(f"{path}: not a .safetensors file (header length {n}, file size {size})")
+            raw = fh.read(n)
+    except OSError as exc:
+        raise SafetensorsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise SafetensorsError(f"{path}: not a .safetensors file (header is not JSON)") from None
+    except SafetensorsError as exc:
+        raise SafetensorsError(f"{path}: {exc}") from None
     if not isinstance(header, dict):
         raise SafetensorsError(f"{path}: not a .safetensors file (header is not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
-    entries = {k: _check_entry(path, k, v, size - 8 - n) for k, v in header.items()}
-    return entries, {str(k): str(v) for k, v in metadata.items()}, 8 + n
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise SafetensorsError(f"{path}: __metadata__ must map strings to strings")
+    data_len = size - 8 - n
+    entries = {k: _check_entry(path, k, v, data_len) for k, v in header.items()}
+    _check_tiling(path, entries, data_len)
+    return entries, dict(metadata), 8 + n
+
+
+def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name → shape of a validated ``.safetensors`` file (no tensor data is read)."""
+    return {name: info.shape for name, (info, _, _) in read_header(path)[0].items()}
 
 
 class SafetensorsReader:

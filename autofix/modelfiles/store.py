@@ -18,10 +18,8 @@ tell the user to put a missing file: the first ``$AUTOFIX_MODELS`` folder, else
 "previous_sha256": [...], "aliases": [...], "license", "summary"}]}``. ``sha256`` may be
 ``null`` when no published hash is known; :func:`verify` then reports ``unknown hash``.
 
-**Pickles.** ``.pt``/``.pth``/``.ckpt``/``.bin``/``.pkl`` files can run code when
-unpickled. :func:`check_pickle` lets one load only when its sha256 is in the manifest
-(current or previous release) or the caller allows pickles (``--allow-pickle``, or
-``AUTOFIX_ALLOW_PICKLE=1`` through :func:`pickle_allowed`).
+Whether a pickle listed here may be loaded is decided by :mod:`autofix.modelfiles.trust`;
+file hashes come from :mod:`autofix.modelfiles.identity`.
 """
 
 from __future__ import annotations
@@ -36,12 +34,9 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, ModelNotFound, UnsafeModelFile
 from ..io.atomic import TMP_MARK, fsync_dir
+from .identity import sha256_file
 
-#: Suffixes that are never pickles (loaded by safe parsers).
-SAFE_SUFFIXES = frozenset({".safetensors", ".onnx", ".tflite", ".json", ".yaml", ".txt"})
 STATUSES = ("ok", "mismatch", "missing", "unknown hash")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_HASHES: dict[tuple[str, int, int], str] = {}
 _MANIFESTS: dict[tuple[str, int], tuple["ModelEntry", ...]] = {}
 
 
@@ -227,56 +222,6 @@ def _not_found_message(name: str, entry: ModelEntry | None) -> str:
     pull = f" or run `autofix models pull {entry.name}`" if entry and entry.url and entry.sha256 else ""
     searched = ", ".join(str(d) for d in search_dirs())
     return f"model {name} not found: put {fname} at {where}{pull} (searched {searched})"
-
-
-# ---------------------------------------------------------------- hashing and trust
-
-
-def sha256_file(path: str | Path) -> str:
-    """Lowercase hex sha256 of a file (cached per path, size and mtime for this process)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with p.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
-
-
-def is_pickle(path: str | Path) -> bool:
-    """True unless the suffix is a known non-pickle format (``.safetensors``, ``.onnx``, ...)."""
-    return Path(path).suffix.lower() not in SAFE_SUFFIXES
-
-
-def is_trusted_pickle(path: str | Path) -> bool:
-    """True if the file's sha256 is a current or previous hash of a manifest entry."""
-    return entry_for_hash(sha256_file(path)) is not None
-
-
-def pickle_allowed(explicit: bool | None = None) -> bool:
-    """``explicit`` if given, else whether ``$AUTOFIX_ALLOW_PICKLE`` is 1/true/yes/on."""
-    if explicit is not None:
-        return bool(explicit)
-    return os.environ.get("AUTOFIX_ALLOW_PICKLE", "").strip().lower() in _TRUE
-
-
-def check_pickle(path: str | Path, allow_pickle: bool | None = None) -> None:
-    """Raise :class:`UnsafeModelFile` unless ``path`` may be unpickled.
-
-    Allowed: non-pickle formats, files whose sha256 is in the manifest, or any file when
-    ``pickle_allowed(allow_pickle)`` is true.
-    """
-    p = Path(path)
-    if not is_pickle(p) or pickle_allowed(allow_pickle) or is_trusted_pickle(p):
-        return
-    raise UnsafeModelFile(
-        f"{p}: refusing to load a pickle file whose sha256 ({sha256_file(p)[:16]}…) is not in the "
-        f"model manifest; pickles can run code. Use --allow-pickle (or AUTOFIX_ALLOW_PICKLE=1) "
-        f"only if you trust where it came from"
-    )
 
 
 # ---------------------------------------------------------------- verify / list
