@@ -61,11 +61,12 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m.add_argument("--steps", type=int, help="denoising steps, 1-150 (default: 20)")
     m.add_argument("--strength", type=float, help="how much of a region is repainted, 0-1 (default: 0.4; remove 1.0)")
     m.add_argument("--cfg", type=float, help="classifier-free guidance scale, 0-30 (default: 7)")
-    m.add_argument("--seed", type=int, help="base seed; region i uses seed+i (default: 0)")
+    m.add_argument("--seed", type=int, help="base seed; region i uses seed+i; -1 draws a random one per region, "
+                   "recorded in the sidecar (default: 0)")
     m.add_argument("--candidates", type=int, metavar="N",
                    help="best-of-N per region with a never-worse guard, 1-16 (default: 1)")
-    m.add_argument("--scheduler", help="ddim, ddpm, pndm, euler, euler_a, heun, dpm++_2m, dpm++_2m_karras, "
-                   "dpm++_2m_sde, dpm++_2m_sde_karras or unipc (default: the model's own)")
+    m.add_argument("--scheduler", help="sampler in A1111/ComfyUI spelling, e.g. 'DPM++ 2M Karras', euler_a, dpmpp_2m; "
+                   "'image': the one the image was generated with (default: the model's own)")
     m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"],
                    help="what the masked area starts from (default: original; remove: fill)")
     r = p.add_argument_group("regions")
