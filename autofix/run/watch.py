@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import RunConfig
+from ..errors import show_path
 from ..io.discover import check_output_dir, find_images
 from ..io.image import NOT_AN_IMAGE, TRUNCATED
 from .backends import Backends
@@ -69,7 +70,7 @@ def watch(inp: str | Path, out: str | Path, config: RunConfig, *, settle: float 
     """
     inp, out = Path(inp), Path(out)
     if not inp.is_dir():
-        raise ValueError(f"{inp}: not a folder to watch")
+        raise ValueError(f"{show_path(inp)}: not a folder to watch")
     check_output_dir(inp, out)
     store = OutputStore(out)
     store.acquire_lock()
