@@ -328,6 +328,14 @@ def test_prompts_naming_missing_images(tmp_path):
     one_error(cli("remove", tmp_path / "in", "-o", tmp_path / "out", "--prompts", prompts), 1,
               "boxes.json", "no image sub/other.png", "1 more")
     assert not (tmp_path / "out").exists()
+    single = cli("remove", tmp_path / "in" / "a.png", "-o", tmp_path / "out", "--prompts", prompts, "-q",
+                 "--no-report")
+    assert single.returncode == 0 and not error_lines(single), single.stderr  # other entries: not for this run
+    prompts.write_text(json.dumps({"b.png": {"boxes": [[1, 1, 9, 9]]}}))
+    before = tree(tmp_path / "out")
+    one_error(cli("remove", tmp_path / "in" / "a.png", "-o", tmp_path / "out", "--prompts", prompts), 1,
+              "boxes.json", "no boxes or points for a.png")
+    assert tree(tmp_path / "out") == before
 
 
 # ----------------------------------------------------------------------------- 6 metadata

@@ -298,12 +298,17 @@ def _remove_prompts(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_prompt_paths(prompts: dict[str, Any], file: Path, inp: Path) -> dict[str, Any]:
-    """``prompts`` if every entry names an image under ``inp``; a typo'd path would
-    otherwise leave its object in place while the run reports success."""
+    """``prompts`` if every entry names an image under the folder ``inp`` (for a single image
+    ``inp``: its own entry, which must be there); a typo'd path would otherwise leave its
+    object in place while the run reports success."""
     from ..io.discover import find_images
 
     if not inp.exists():
         return prompts  # the run reports the missing input itself
+    if inp.is_file():  # one image of a folder's prompts file: the other entries are not for this run
+        if inp.name not in prompts:
+            raise ValueError(f"{_show(file)}: no boxes or points for {_show(inp.name)}")
+        return {inp.name: prompts[inp.name]}
     have = {rel.as_posix() for rel in find_images(inp)}
     missing = sorted(key for key in prompts if key not in have)
     if missing:
