@@ -458,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RecursionError:
         _error("input nested too deeply to read")
         return EXIT_FATAL
+    except BrokenPipeError:  # `autofix config | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FATAL
     except OSError as exc:  # read-only or full disk, a file where a folder must be, ...
         _error(_os_error_line(exc))
         return EXIT_FATAL
