@@ -310,8 +310,6 @@ def test_non_utf8_file_name_report_failure_is_one_line(tmp_path):
     assert (tmp_path / "out" / (os.fsdecode(b"caf\xe9.png") + ".autofix.json")).is_file()
 
 
-@pytest.mark.xfail(reason="run/report.py encodes the page as strict UTF-8 (lead's rewrite): a non-UTF-8 name "
-                   "fails the report", strict=False)
 def test_non_utf8_file_name_gets_a_report(tmp_path):
     inp = tmp_path / "in"
     noise_png(inp / "x.png").rename(os.fsdecode(bytes(inp) + b"/caf\xe9.png"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import RunConfig, config_hash
-from ..errors import AutofixError
+from ..errors import AutofixError, show_path
 from ..io.atomic import atomic_write_json, sweep_temp_files
 from ..io.discover import check_output_dir, find_images, input_root
 from .backends import NO_MODEL_HINT, NO_MODEL_REASON, Backends
@@ -54,10 +54,13 @@ class BatchSummary:
         c = self.counts()
         order = ("fixed", "planned", "nothing_detected", "unchanged", "dry_run", "failed")
         head = ", ".join(f"{c[k]} {k.replace('_', ' ')}" for k in order if c.get(k))
-        found = sum(o.regions for o in self.outcomes)
-        repainted = sum(o.repainted for o in self.outcomes)
-        out = [f"{len(self.outcomes)} image(s) in {self.elapsed:.1f}s: {head or 'nothing to do'}"
-               f" ({found} region(s) found, {repainted} repainted)"]
+        now = [o for o in self.outcomes if o.status != "unchanged"]
+        before = [o for o in self.outcomes if o.status == "unchanged"]
+        tally = f" ({sum(o.regions for o in now)} region(s) found, {sum(o.repainted for o in now)} repainted)"
+        if before:  # an unchanged image was repainted by an earlier run, not by this one
+            tally += (f"; the unchanged ones were done by an earlier run ({sum(o.regions for o in before)} region(s), "
+                      f"{sum(o.repainted for o in before)} repainted then)")
+        out = [f"{len(self.outcomes)} image(s) in {self.elapsed:.1f}s: {head or 'nothing to do'}{tally}"]
         out += self.backend_lines
         out += [f"  failed: {o.detail}" for o in self.outcomes if o.status == "failed"]
         if any(NO_MODEL_REASON in o.not_repainted_reason for o in self.outcomes):
@@ -128,7 +131,7 @@ def _run_locked(rels: list[Path], runner: ImageRunner, on_image: Callable[[Image
     bar = tqdm(total=len(rels), unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
         for outcome in runner.run_many(rels):
-            bar.set_postfix_str(outcome.rel.as_posix()[-40:], refresh=False)
+            bar.set_postfix_str(show_path(outcome.rel.as_posix())[-40:], refresh=False)
             bar.update(1)
             outcome.image = None  # keep memory flat over big folders
             if outcome.status == "failed":

@@ -140,7 +140,8 @@ class ImageRunner:
 
     def run(self, rel: Path) -> ImageOutcome:
         """Process one input (see :meth:`run_many`)."""
-        return next(iter(self.run_many([rel])))
+        (outcome,) = list(self.run_many([rel]))
+        return outcome
 
     def process_array(self, image: np.ndarray, info: GenerationInfo | None = None
                       ) -> tuple[np.ndarray, list[dict[str, Any]]]:

@@ -244,7 +244,8 @@ def write_report(out: str | Path) -> Path:
             atomic_write_bytes(path, buf.tobytes())
             atomic_write_bytes(stamp, signature.encode(), durable=False)
     page = folder / "index.html"
-    atomic_write_bytes(page, render_html(rows, f"autofix report: {Path(out).name}").encode("utf-8"))
+    # a file name that is not UTF-8 (surrogates after JSON) shows as U+FFFD instead of failing the page
+    atomic_write_bytes(page, render_html(rows, f"autofix report: {Path(out).name}").encode("utf-8", "replace"))
     return page
 
 

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import AutofixError
+from ..errors import AutofixError, show_path
 from . import step
 from .executor import ImageOutcome, ImageRunner, inpaint_plans
 from .records import StageRecord
@@ -254,9 +254,11 @@ class Scheduler:
             self._fail(img, *_exc_info())
 
     def _fail(self, img: _Image, exc: BaseException, kind: type) -> None:
-        where = self.runner.input_root / img.rel
+        where = show_path(self.runner.input_root / img.rel)
         if isinstance(exc, AutofixError):
             detail = str(exc)
+        elif isinstance(exc, OSError) and exc.filename is not None:  # name the file that failed (maybe an output)
+            detail = f"{where}: {show_path(exc.filename)}: {exc.strerror or exc}"
         elif isinstance(exc, (OSError, ValueError)):
             detail = f"{where}: {exc}"
         else:
