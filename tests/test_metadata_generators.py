@@ -299,3 +299,52 @@ def test_compressed_and_international_chunks_are_read(kind, tmp_path):
     path.write_bytes(_png_with_text_chunk(kind, "parameters", text))
     info = read_file_info(path)
     assert (info.prompt, info.negative_prompt, info.seed) == ("a cat", "dog", 5)
+
+
+def test_keep_png_text_writes_unchanged_chunks_back_byte_identical(tmp_path):
+    """The helper encode_image can use so zTXt/iTXt chunks (XMP included) keep their type and bytes."""
+    from io import BytesIO
+
+    from PIL import Image, PngImagePlugin
+
+    from autofix.meta.containers import keep_png_text, png_text_chunks
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("zcomment", "compressed text", zip=True)
+    meta.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta/>")
+    meta.add_itxt("itxt_z", "compressed ü", zip=True)
+    meta.add_text("parameters", "a\nSteps: 1, Sampler: Euler, Seed: 1")
+    buf = BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "PNG", pnginfo=meta)
+    src = buf.getvalue()
+    loaded = load_image(_write_tmp(tmp_path, src))
+    text = output_text(loaded.text, generation_info(loaded.text), EXTRA)
+    out = BytesIO()
+    Image.new("RGB", (4, 4)).save(out, "PNG", pnginfo=keep_png_text(text, png_text_chunks(src)))
+    before, after = _text_chunks(src), _text_chunks(out.getvalue())
+    for key in ("zcomment", "XML:com.adobe.xmp", "itxt_z"):
+        assert after[key] == before[key]
+    assert after["parameters"] != before["parameters"] and AUTOFIX_CHUNK in after
+
+
+def _write_tmp(tmp_path, data):
+    path = tmp_path / "in.png"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["sd-metadata/png/comfyui.png", "sd-metadata/png/comfyui-rgthree.png",
+                                  "sd-metadata/png/comfyui-anima.png", "sd-parsers/img2img_cropped.png",
+                                  "sd-parsers/night_evening_day_morning_cropped.png"])
+def test_ui_workflow_alone_reads_like_the_api_graph(name):
+    """A file that kept only the UI ``workflow`` (no ``prompt``): widgets named, links and
+    primitives followed, frontend comments (/* */) dropped as ComfyUI does before queueing."""
+    from autofix.meta import read_info
+    from autofix.meta.containers import Fields
+
+    fields = read_fields((DATA / name).read_bytes())
+    full = read_info(fields)
+    ui = read_info(Fields(values={"workflow": fields.get("workflow")}, origin={"workflow": "png:workflow"}))
+    assert ui.reader == "comfyui-workflow (png:workflow)"
+    assert (ui.prompt, ui.negative_prompt, ui.seed, ui.steps, ui.cfg, ui.sampler, ui.model) == (
+        full.prompt, full.negative_prompt, full.seed, full.steps, full.cfg, full.sampler, full.model)

@@ -434,8 +434,8 @@ def workflow_to_api(workflow: Any) -> Graph | None:
             names = _WIDGETS.get(ntype)
             if names is None:
                 texts = [v for v in values if isinstance(v, str) and len(v) > 0]
-                if len(texts) == 1 and re.search(r"text|prompt|string|note", ntype, re.I):
-                    inputs.setdefault("text", texts[0])
+                if texts and isinstance(values[0], str) and re.search(r"text|prompt|string", ntype, re.I):
+                    inputs.setdefault("text", values[0])
                 nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
                 if re.search(r"seed", ntype, re.I) and nums:
                     inputs.setdefault("seed", nums[0])
@@ -443,8 +443,18 @@ def workflow_to_api(workflow: Any) -> Graph | None:
                 for name, value in zip(names, values):
                     if name != "control":
                         inputs.setdefault(name, value)
+        for key in ("text", "text_g", "text_l", "value", "t5xxl", "clip_l"):
+            if isinstance(inputs.get(key), str):
+                inputs[key] = strip_comments(inputs[key])
         graph[str(node["id"])] = {"class_type": ntype, "inputs": inputs}
     return graph
+
+
+def strip_comments(text: str) -> str:
+    """ComfyUI's frontend drops ``/* ... */`` and ``// ...`` comments from prompt widgets
+    before queueing; the UI workflow still holds them."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return re.sub(r"(?m)(^|\s)//[^\n]*", r"\1", text)
 
 
 def parse_graph_text(text: str) -> Any:

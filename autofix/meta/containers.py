@@ -14,6 +14,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import MAX_TEXT
 
@@ -297,5 +298,41 @@ def read_fields_from_path(path: str, max_bytes: int = 512 * 1024 * 1024) -> Fiel
     return read_fields(data)
 
 
-__all__ = ["Fields", "MetadataFileError", "add_exif", "decode_user_comment", "fields_from_loaded",
-           "png_chunks", "png_text_chunk", "read_fields", "read_fields_from_path", "repair_latin1"]
+__all__ = ["Fields", "MetadataFileError", "add_exif", "decode_user_comment", "fields_from_loaded", "keep_png_text",
+           "png_chunks", "png_text_chunk", "png_text_chunks", "read_fields", "read_fields_from_path", "repair_latin1"]
+
+
+# --------------------------------------------------------------------------- write-back
+
+
+def png_text_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """``[(type, body), ...]`` of a PNG's ``tEXt``/``zTXt``/``iTXt`` chunks, raw, in file order."""
+    try:
+        return [(kind, body) for kind, body in png_chunks(data) if kind in (b"tEXt", b"zTXt", b"iTXt")]
+    except MetadataFileError:
+        return []
+
+
+def keep_png_text(text: dict[str, str], source_chunks: list[tuple[bytes, bytes]] | None) -> "Any":
+    """A Pillow ``PngInfo`` that writes ``text`` (keyword -> value, in order): a keyword whose
+    value is exactly what the source chunk of that keyword decodes to is written back as that
+    chunk's own bytes (same type, compression, language tag: byte-identical); any other
+    (changed or new) as Pillow writes text (``tEXt``, or ``iTXt`` when not Latin-1).
+
+    For :func:`autofix.io.image.encode_image`: ``source_chunks`` are :func:`png_text_chunks`
+    of the input file."""
+    from PIL import PngImagePlugin
+
+    raw: dict[str, tuple[bytes, bytes, str]] = {}
+    for kind, body in source_chunks or []:
+        parsed = png_text_chunk(kind, body)
+        if parsed and parsed[0] not in raw:
+            raw[parsed[0]] = (kind, body, parsed[1])
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        source = raw.get(str(key))
+        if source is not None and source[2] == str(value):
+            info.add(source[0], source[1])
+        else:
+            info.add_text(str(key), str(value))
+    return info
