@@ -67,6 +67,7 @@ EXPECTED = [
     ("sd-metadata/webp/sd-webui.webp", "AUTOMATIC1111", "a1111-infotext", "general, masterpiece, be", "bad quality, wor", 1028435836, 20, "DPM++ 2M Karras", 5.5, (1024, 1024), "waiIllustriousSDXL_v160"),
     ("sd-metadata/webp/swarmui.webp", "SwarmUI 0.9.7.4", "swarmui-json", "general, masterpiece, be", "bad quality, wor", 830680752, 20, "euler_ancestral karras", 7.0, (1024, 1024), "waiIllustriousSDXL_v160"),
     ("sd-parsers/automatic1111_cropped.jpg", "AUTOMATIC1111", "a1111-infotext", "photo of a duck", "monochrome", 235284042, 15, "UniPC", 5.0, (512, 400), "realistic_realisticVisionV20_v20"),
+    ("sd-parsers/automatic1111_stealth.png", "AUTOMATIC1111", "a1111-infotext", "a circle", "a square", 2015833630, 20, "Euler", 7.0, (64, 64), "realisticVisionV51_v51VAE"),
     ("sd-parsers/automatic1111_cropped.png", "AUTOMATIC1111", "a1111-infotext", "photo of a duck", "monochrome", 235284042, 15, "UniPC", 5.0, (512, 400), "realistic_realisticVisionV20_v20"),
     ("sd-parsers/fooocus1_cropped.png", "Fooocus v2.4.3", "fooocus-json", "a smiling goldfish", "", 6952411511246973023, 30, "dpmpp_2m_sde_gpu karras", 4.0, (768, 1280), "juggernautXL_v8Rundiffusion"),
     ("sd-parsers/img2img_cropped.png", "ComfyUI", "comfyui-api", "photograph of victorian ", "watermark, text", 280823642470253, 20, "sample_dpmpp_2m", 8.0, None, "v1-5-pruned-emaonly.ckpt"),
@@ -208,7 +209,12 @@ def test_png_write_back_keeps_others_chunks_byte_identical(name):
 
 
 def _a1111_pngs():
-    return [n for n in _PNGS if looks_like_infotext(read_fields((DATA / n).read_bytes()).get("parameters"))]
+    out = []
+    for n in _PNGS:
+        fields = read_fields((DATA / n).read_bytes())
+        if fields.where("parameters") == "png:parameters" and looks_like_infotext(fields.get("parameters")):
+            out.append(n)
+    return out
 
 
 @pytest.mark.parametrize("name", _a1111_pngs())
@@ -348,3 +354,41 @@ def test_ui_workflow_alone_reads_like_the_api_graph(name):
     assert ui.reader == "comfyui-workflow (png:workflow)"
     assert (ui.prompt, ui.negative_prompt, ui.seed, ui.steps, ui.cfg, ui.sampler, ui.model) == (
         full.prompt, full.negative_prompt, full.seed, full.steps, full.cfg, full.sampler, full.model)
+
+
+def test_easy_diffusion_draw_things_and_json_in_jpeg_comments(tmp_path):
+    """Formats with no file in the corpus, built from their documented shapes."""
+    from io import BytesIO
+
+    from PIL import Image, PngImagePlugin
+
+    meta = PngImagePlugin.PngInfo()
+    for key, value in {"prompt": "a fox", "negative_prompt": "blur", "seed": "42", "num_inference_steps": "25",
+                       "guidance_scale": "7.5", "sampler_name": "euler_a", "width": "512", "height": "768",
+                       "use_stable_diffusion_model": "sd-v1-5"}.items():
+        meta.add_text(key, value)
+    buf = BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "PNG", pnginfo=meta)
+    ed = read_fields(buf.getvalue())
+    from autofix.meta import read_info
+
+    info = read_info(ed)
+    assert (info.generator, info.prompt, info.seed, info.steps, info.cfg, info.size) == (
+        "Easy Diffusion", "a fox", 42, 25, 7.5, (512, 768))
+    dt = json.dumps({"c": "a cat", "uc": "dog", "seed": 7, "steps": 20, "scale": 5, "sampler": "DPM++ 2M Karras",
+                     "size": "512x512", "model": "sd_xl"})
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description><exif:UserComment><rdf:Alt>'
+           f'<rdf:li xml:lang="x-default">{dt.replace("&", "&amp;").replace(chr(34), "&quot;")}</rdf:li>'
+           '</rdf:Alt></exif:UserComment></rdf:Description></rdf:RDF></x:xmpmeta>')
+    buf = BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "JPEG", xmp=xmp.encode())
+    info = read_info(read_fields(buf.getvalue()))
+    assert (info.generator, info.prompt, info.negative_prompt, info.seed, info.size) == (
+        "Draw Things", "a cat", "dog", 7, (512, 512))
+    graph = {"3": {"class_type": "KSampler", "inputs": {"seed": 5, "positive": ["6", 0], "negative": ["7", 0]}},
+             "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a knight"}},
+             "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "ugly"}}}
+    buf = BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "JPEG", comment=json.dumps({"prompt": graph, "workflow": {}}).encode())
+    info = read_info(read_fields(buf.getvalue()))
+    assert (info.prompt, info.seed, info.reader) == ("a knight", 5, "comfyui-api (jpeg:COM)")

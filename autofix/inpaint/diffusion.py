@@ -309,24 +309,41 @@ class DiffusionInpainter:
         self.pipeline.scheduler = self._schedulers[name]
 
     def _prompt_kwargs(self, chunk: list[_Item], cfg: float) -> dict[str, Any]:
-        """``prompt_embeds`` (+ negatives when ``cfg > 1``; + pooled ones for SDXL) for ``chunk``."""
+        """``prompt_embeds`` (+ negatives when ``cfg > 1``; + pooled ones for SDXL) for ``chunk``,
+        in A1111's prompt language (emphasis, BREAK, 75-token chunks; see :mod:`.prompt_weights`).
+        Every embedding of the call is padded to the longest with the empty prompt's chunk
+        (zeros for SDXL's zeroed empty negative), as the webui pads cond and uncond."""
         import torch
+
+        from .prompt_weights import pad_to
 
         out: dict[str, Any] = {}
         sides = [("", [it.prompt for it in chunk], False)]
         if cfg > 1:
             sides.append(("negative_", [it.negative for it in chunk], True))
-        for prefix, texts, negative in sides:
-            pairs = [self._embedding(t, negative) for t in texts]
-            out[prefix + "prompt_embeds"] = torch.cat([p[0] for p in pairs])
+        encoded = [(prefix, [self._embedding(t, negative) for t in texts]) for prefix, texts, negative in sides]
+        length = max(pair[0].shape[1] for _, pairs in encoded for pair in pairs)
+        empty = self._embedding("")[0]
+        for prefix, pairs in encoded:
+            padded = [pad_to(e, length, torch.zeros_like(empty) if not e.any() else empty) for e, _ in pairs]
+            out[prefix + "prompt_embeds"] = torch.cat(padded)
             if pairs[0][1] is not None:
                 out[prefix + "pooled_prompt_embeds"] = torch.cat([p[1] for p in pairs])
         return out
 
+    def prompt_record(self, text: str) -> dict[str, Any]:
+        """What the text encoder received for ``text`` once it was encoded: ``chunks`` of 77
+        tokens, ``tokens``, whether emphasis ``weighted`` it, extra-network tags removed
+        (A1111 syntax), or ``{"chunks": 1, "plain": True}`` for plain text; for sidecar records."""
+        return getattr(self, "_prompt_records", {}).get(text) or {"chunks": 1, "plain": True}
+
     def _embedding(self, text: str, negative: bool = False) -> tuple[Any, Any]:
-        """``(embeds [1, 77, D], pooled [1, D2] or None)`` for ``text``, encoded once and cached.
-        SDXL's empty negative prompt is zeros when the model asks (``force_zeros_for_empty_prompt``)."""
+        """``(embeds [1, 77*k, D], pooled [1, D2] or None)`` for ``text`` (A1111 rules, k chunks),
+        encoded once and cached. SDXL's empty negative prompt is zeros when the model asks
+        (``force_zeros_for_empty_prompt``)."""
         import torch
+
+        from .prompt_weights import encode_prompt, needs_a1111
 
         pipe = self.pipeline
         zeros = negative and text == "" and bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
@@ -337,7 +354,14 @@ class DiffusionInpainter:
         if zeros:
             embeds, pooled = self._embedding("")
             value = (torch.zeros_like(embeds), None if pooled is None else torch.zeros_like(pooled))
-        else:
+        elif needs_a1111(pipe.tokenizer, text):
+            enc = encode_prompt(pipe, text, pipe._execution_device)
+            value = (enc.embeds, enc.pooled)
+            records = self.__dict__.setdefault("_prompt_records", OrderedDict())
+            records[text] = enc.record()
+            while len(records) > _EMBED_CACHE:
+                records.popitem(last=False)
+        else:  # plain text: diffusers' own encoding (identical result, keeps its LoRA/TI handling)
             enc = pipe.encode_prompt(prompt=text, device=pipe._execution_device, num_images_per_prompt=1,
                                      do_classifier_free_guidance=False)
             value = (enc[0], enc[2] if len(enc) == 4 else None)

@@ -9,15 +9,17 @@ executed or used as a path.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .containers import Fields, MetadataFileError, fields_from_loaded, read_fields, read_fields_from_path
 from .model import GenerationInfo, Lora
 from .readers import read_info
 
 
-def generation_info(text: dict[str, str] | None, exif: bytes | None = None) -> GenerationInfo:
-    """What a loaded image's PNG text chunks and EXIF block say about its generation."""
-    return read_info(fields_from_loaded(text or {}, exif))
+def generation_info(text: dict[str, str] | None, exif: bytes | None = None, alpha: Any = None) -> GenerationInfo:
+    """What a loaded image's PNG text chunks, EXIF block and (stealth info) alpha channel say
+    about its generation: ``generation_info(loaded.text, loaded.exif, loaded.alpha)``."""
+    return read_info(fields_from_loaded(text or {}, exif, alpha))
 
 
 def read_file_info(path: str | Path) -> GenerationInfo:

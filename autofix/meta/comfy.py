@@ -22,7 +22,7 @@ from .model import MAX_NODES, MAX_TEXT, Lora
 Graph = dict[str, dict[str, Any]]
 _MAX_DEPTH = 64
 _TEXT_KEYS = ("text", "Text", "string", "String", "value", "prompt", "Prompt", "text_g", "t5xxl",
-              "clip_l", "text_l", "wildcard_text", "populated_text", "STRING", "str")
+              "clip_l", "text_l", "populated_text", "wildcard_text", "STRING", "str")
 _NUM_KEYS = ("seed", "noise_seed", "value", "int", "number", "Number", "seed_value", "INT", "float", "a")
 # Nodes whose output text we cannot know without running them (LLMs, file readers...).
 _OPAQUE = re.compile(r"generate|llm|ollama|gpt|florence|caption|tagger|interrogat|load.*file|read", re.I)
@@ -69,8 +69,10 @@ class _Walker:
         return ref[0], ref[1], node, inputs if isinstance(inputs, dict) else {}
 
     # -- scalar values ------------------------------------------------------------------
-    def value(self, value: Any, kind: str, depth: int = 0, seen: frozenset[str] = frozenset()) -> Any:
-        """A scalar input, following links into primitive/switch/concat nodes."""
+    def value(self, value: Any, kind: str, depth: int = 0, seen: frozenset[str] = frozenset(),
+              name: str | None = None) -> Any:
+        """A scalar input, following links into primitive/switch/concat nodes; ``name`` (the
+        input being resolved, e.g. ``sampler_name``) is looked up first in a linked node."""
         ref = link_of(value)
         if ref is None:
             return value
@@ -83,6 +85,12 @@ class _Walker:
         if "on_true" in inputs or "on_false" in inputs:  # ComfySwitchNode and friends
             flag = self.value(inputs.get("switch", inputs.get("boolean")), "num", depth + 1, seen)
             return self.value(inputs.get("on_true" if flag else "on_false"), kind, depth + 1, seen)
+        if "text_positive" in inputs and "text_negative" in inputs and kind == "str":  # SDXL Prompt Styler
+            return self.value(inputs["text_negative" if slot == 1 else "text_positive"], kind, depth + 1, seen)
+        if name and name in inputs:
+            got_value = self.value(inputs[name], kind, depth + 1, seen, name)
+            if got_value is not None:
+                return got_value
         if kind == "str":
             joined = self._concat(inputs, depth, seen)
             if joined is not None:
@@ -287,7 +295,8 @@ def _latent_size(w: _Walker, link: Any) -> tuple[int | None, int | None, bool]:
     ctype = str(node.get("class_type", ""))
     empty = "empty" in ctype.lower() or ("width" in inputs and "height" in inputs and "samples" not in inputs
                                          and "pixels" not in inputs and "image" not in inputs)
-    width, height = _int(w.value(inputs.get("width"), "num")), _int(w.value(inputs.get("height"), "num"))
+    width = _int(w.value(inputs.get("width"), "num", name="width"))
+    height = _int(w.value(inputs.get("height"), "num", name="height"))
     if (width is None or height is None) and isinstance(inputs.get("dimensions"), str):
         m = _DIMS.search(inputs["dimensions"])
         if m:
@@ -321,10 +330,11 @@ def read_api_graph(graph: Any) -> ComfyResult | None:
     res.found_sampler = True
     res.prompt = _join(pos)
     res.negative_prompt = _join(w.texts(s.negative, "negative")) if s.negative is not None else ""
-    res.seed = _int(w.value(s.seed, "num"))
-    res.steps = _int(w.value(s.steps, "num"))
-    res.cfg = _float(w.value(s.cfg, "num"))
-    sampler, scheduler = w.value(s.sampler, "str"), w.value(s.scheduler, "str")
+    res.seed = _int(w.value(s.seed, "num", name="seed"))
+    res.steps = _int(w.value(s.steps, "num", name="steps"))
+    res.cfg = _float(w.value(s.cfg, "num", name="cfg"))
+    sampler = w.value(s.sampler, "str", name="sampler_name")
+    scheduler = w.value(s.scheduler, "str", name="scheduler")
     res.sampler = sampler if isinstance(sampler, str) else None
     res.scheduler = scheduler if isinstance(scheduler, str) else None
     res.width, res.height = width, height

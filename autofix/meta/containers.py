@@ -20,6 +20,10 @@ from .model import MAX_TEXT
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _EXIF_HEADER = b"Exif\x00\x00"
+_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+# chunk names that carry generation data: when none is present, stealth info is looked for
+_GENERATION_KEYS = ("parameters", "prompt", "workflow", "Comment", "invokeai_metadata", "sd-metadata", "Dream",
+                    "generation_data", "use_stable_diffusion_model")
 _USER_COMMENT = 0x9286
 _EXIF_IFD = 0x8769
 # IFD0 string tags some writers use for generation data (ComfyUI WebP: Make/Model with
@@ -109,7 +113,10 @@ def _utf8(data: bytes) -> str:
 def read_fields(data: bytes) -> Fields:
     """The metadata texts of a PNG, JPEG or WebP file given as bytes."""
     if data.startswith(_PNG_SIG):
-        return _png_fields(data)
+        fields = _png_fields(data)
+        if not any(k in fields.values for k in _GENERATION_KEYS):
+            add_stealth(fields, _png_alpha(data))
+        return fields
     if data[:2] == b"\xff\xd8":
         return _jpeg_fields(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -199,11 +206,17 @@ def _jpeg_fields(data: bytes) -> Fields:
         if marker == 0xE1 and body.startswith(_EXIF_HEADER) and not seen_exif:
             add_exif(fields, body)
             seen_exif = True
+        elif marker == 0xE1 and body.startswith(_XMP_HEADER):
+            fields.put("XML:com.adobe.xmp", _utf8(body[len(_XMP_HEADER):]), "jpeg:XMP")
         elif marker == 0xFE:
             comments.append(body)
         pos += 2 + length
     if comments:
-        fields.put("jpeg_comment", _utf8(b"".join(comments)).rstrip("\x00"), "jpeg:COM")
+        text = _utf8(b"".join(comments)).rstrip("\x00")
+        if text.lstrip().startswith("{"):  # JSON in COM (savers whose EXIF would pass 64 KB)
+            _add_user_comment(fields, text, "jpeg:COM")
+        else:
+            fields.put("jpeg_comment", text, "jpeg:COM")
     return fields
 
 
@@ -214,6 +227,8 @@ def _webp_fields(data: bytes) -> Fields:
         kind, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
         if kind == b"EXIF":
             add_exif(fields, data[pos + 8 : pos + 8 + size])
+        elif kind == b"XMP ":
+            fields.put("XML:com.adobe.xmp", _utf8(data[pos + 8 : pos + 8 + size]), "webp:XMP")
         pos += 8 + size + (size & 1)
     return fields
 
@@ -252,7 +267,7 @@ def add_exif(fields: Fields, exif: bytes | None) -> None:
             fields.put(f"exif_{name}", text, f"exif:{name}")
 
 
-def _add_user_comment(fields: Fields, text: str) -> None:
+def _add_user_comment(fields: Fields, text: str, origin: str = "exif:UserComment") -> None:
     text = text.strip()
     if not text:
         return
@@ -269,21 +284,23 @@ def _add_user_comment(fields: Fields, text: str) -> None:
                     if isinstance(value, (dict, list)):
                         value = json.dumps(value)
                     if isinstance(value, str):
-                        fields.put(str(key), value, "exif:UserComment")
+                        fields.put(str(key), value, origin)
                 return
             if "extraMetadata" not in doc and any(isinstance(v, dict) and "class_type" in v for v in doc.values()):
-                fields.put("prompt", text, "exif:UserComment")  # a bare ComfyUI API graph
+                fields.put("prompt", text, origin)  # a bare ComfyUI API graph
                 return
-    fields.put("parameters", text, "exif:UserComment")
+    fields.put("parameters", text, origin)
 
 
-def fields_from_loaded(text: dict[str, str], exif: bytes | None = None) -> Fields:
+def fields_from_loaded(text: dict[str, str], exif: bytes | None = None, alpha: "Any" = None) -> Fields:
     """:class:`Fields` from what :func:`autofix.io.image.load_image` kept: its PNG text
-    chunks (as Pillow decoded them) and its EXIF block."""
+    chunks (as Pillow decoded them), its EXIF block and (for stealth info) its alpha."""
     fields = Fields(container="loaded")
     for key, value in (text or {}).items():
         fields.put(str(key), repair_latin1(str(value)), f"png:{key}")
     add_exif(fields, exif)
+    if alpha is not None and not any(k in fields.values for k in _GENERATION_KEYS):
+        add_stealth(fields, alpha)
     return fields
 
 
@@ -300,6 +317,70 @@ def read_fields_from_path(path: str, max_bytes: int = 512 * 1024 * 1024) -> Fiel
 
 __all__ = ["Fields", "MetadataFileError", "add_exif", "decode_user_comment", "fields_from_loaded", "keep_png_text",
            "png_chunks", "png_text_chunk", "png_text_chunks", "read_fields", "read_fields_from_path", "repair_latin1"]
+
+
+# --------------------------------------------------------------------------- stealth
+
+
+_STEALTH = {b"stealth_pnginfo": False, b"stealth_pngcomp": True}
+
+
+def stealth_text(alpha: "Any") -> str | None:
+    """A1111 "stealth" PNG info (the stealth-pnginfo extension, also NovelAI): text hidden in
+    the alpha channel's lowest bits, read column by column: a 15-byte signature
+    (``stealth_pnginfo`` plain, ``stealth_pngcomp`` gzip), a 32-bit big-endian bit count,
+    then the bytes. ``alpha`` is the ``(H, W)`` uint8 alpha; ``None`` when there is none."""
+    import numpy as np
+
+    if alpha is None or getattr(alpha, "ndim", 0) != 2 or alpha.size < 8 * 19:
+        return None
+    bits = (np.asarray(alpha, dtype=np.uint8).T & 1).reshape(-1)
+    compressed = _STEALTH.get(np.packbits(bits[: 15 * 8]).tobytes())
+    if compressed is None:
+        return None
+    length = int.from_bytes(np.packbits(bits[15 * 8 : 19 * 8]).tobytes(), "big")
+    start = 19 * 8
+    if length <= 0 or length % 8 or start + length > bits.size or length // 8 > MAX_TEXT:
+        return None
+    payload = np.packbits(bits[start : start + length]).tobytes()
+    if compressed:
+        try:
+            payload = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(payload, MAX_TEXT + 1)
+        except zlib.error:
+            return None
+        if len(payload) > MAX_TEXT:
+            return None
+    return _utf8(payload).rstrip("\x00")
+
+
+def add_stealth(fields: Fields, alpha: "Any") -> None:
+    """Put stealth PNG info (if any) into ``fields`` as ``parameters`` (A1111) or ``Comment`` (NovelAI JSON)."""
+    text = stealth_text(alpha)
+    if not text:
+        return
+    key = "Comment" if text.lstrip().startswith("{") else "parameters"
+    fields.put(key, text, "png:stealth-alpha")
+    if key == "Comment" and "Software" not in fields.values:
+        fields.put("Software", "NovelAI", "png:stealth-alpha")
+
+
+def _png_alpha(data: bytes, max_pixels: int = 64_000_000) -> "Any":
+    """The alpha channel of a PNG with one (decoded only for this), else ``None``."""
+    if len(data) < 33 or data[12:16] != b"IHDR" or data[25] not in (4, 6):
+        return None
+    width, height = struct.unpack_from(">II", data, 16)
+    if width * height > max_pixels:
+        return None
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGBA").getchannel("A"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
 
 
 # --------------------------------------------------------------------------- write-back

@@ -247,6 +247,31 @@ def read_easydiffusion(doc: dict[str, Any], origin: str) -> GenerationInfo:
         model=_str(doc.get("use_stable_diffusion_model")))
 
 
+def read_draw_things(doc: dict[str, Any], origin: str) -> GenerationInfo:
+    size = None
+    if isinstance(doc.get("size"), str):
+        m = re.match(r"\s*(\d+)\s*x\s*(\d+)", doc["size"])
+        size = (int(m.group(1)), int(m.group(2))) if m else None
+    prompt = _text(doc.get("c"))
+    return GenerationInfo(
+        prompt=prompt, negative_prompt=_text(doc.get("uc")), seed=_int(doc.get("seed")), settings=_scalars(doc),
+        source="json", generator="Draw Things", reader=f"draw-things-json ({origin})", steps=_int(doc.get("steps")),
+        sampler=_str(doc.get("sampler")), cfg=_float(doc.get("scale")), width=size[0] if size else None,
+        height=size[1] if size else None, model=_str(doc.get("model")), loras=tuple(comfy.prompt_loras(prompt)))
+
+
+_XMP_COMMENT = re.compile(r"<exif:UserComment>.*?<rdf:li[^>]*>(.*?)</rdf:li>", re.S)
+
+
+def _xmp_user_comment(xmp: str) -> str:
+    m = _XMP_COMMENT.search(xmp or "")
+    if not m:
+        return ""
+    import html
+
+    return html.unescape(m.group(1)).strip()
+
+
 def read_tensorart(doc: dict[str, Any], fields: Fields) -> GenerationInfo:
     base = doc.get("baseModel") if isinstance(doc.get("baseModel"), dict) else {}
     graph = comfy.read_api_graph(comfy.parse_graph_text(fields.get("prompt")))
@@ -399,6 +424,8 @@ def _json_reader(doc: Any, origin: str, fields: Fields) -> GenerationInfo | None
         return read_fooocus(doc, origin)
     if "use_stable_diffusion_model" in doc:
         return read_easydiffusion(doc, origin)
+    if "c" in doc and "uc" in doc and ("sampler" in doc or "seed" in doc):
+        return read_draw_things(doc, origin)
     if "prompt" in doc and ("Model" in doc or "resolution" in doc) and "num_inference_steps" in doc:
         return read_hf_space(doc, origin)
     return None
@@ -438,6 +465,15 @@ def read_info(fields: Fields) -> GenerationInfo:
         doc = _loads(values["parameters-json"])
         if isinstance(doc, dict):
             return read_stability_matrix(doc, fields)
+
+    if "use_stable_diffusion_model" in values:  # Easy Diffusion: one PNG text chunk per field
+        return read_easydiffusion(dict(values), fields.where("use_stable_diffusion_model"))
+    xmp_comment = _xmp_user_comment(values.get("XML:com.adobe.xmp", ""))
+    if xmp_comment.startswith("{"):
+        doc = _loads(xmp_comment)
+        got = _json_reader(doc, f"{fields.where('XML:com.adobe.xmp')} UserComment", fields)
+        if got is not None:
+            return got
 
     # 2. A1111 infotext (also what ComfyUI saver nodes, Civitai, Fooocus' A1111 scheme,
     #    Stability Matrix write); it names the prompt the user meant, so it goes first.
