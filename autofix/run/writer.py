@@ -93,7 +93,7 @@ def sidecar(config: RunConfig, config_hash: str, f: FinalImage) -> dict[str, Any
 
 def write_final(store: OutputStore, config: RunConfig, config_hash: str, f: FinalImage) -> tuple[str, dict[str, Any]]:
     """Write the final image (fsynced), then its sidecar, then journal ``image_done``;
-    returns ``(status, sidecar)``."""
+    returns ``(status, sidecar)``. A sidecar at its path always describes the final beside it."""
     repainted = sum(r.repainted for r in f.records)
     regions = sum(len(r.regions) for r in f.records)
     payload, copied = final_bytes(config, config_hash, f, repainted)
@@ -103,8 +103,11 @@ def write_final(store: OutputStore, config: RunConfig, config_hash: str, f: Fina
     side.update(key=f.key, status=status, output={
         "path": f.final.relative_to(store.root).as_posix(), "sha256": sha256_bytes(payload),
         "copied_unchanged": copied})
-    atomic_write_json(store.sidecar_path(f.final), side)
-    store.journal("image_done", rel=f.rel.as_posix(), status=status, output_sha256=side["output"]["sha256"])
+    # The sidecar and the journal event are not fsynced: a resume verifies the sidecar's key and
+    # the final's sha256, so a sidecar lost to a power cut only makes that image be redone.
+    atomic_write_json(store.sidecar_path(f.final), side, durable=False)
+    store.journal("image_done", durable=False, rel=f.rel.as_posix(), status=status,
+                  output_sha256=side["output"]["sha256"])
     return status, side
 
 
