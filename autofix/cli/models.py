@@ -1,5 +1,5 @@
-"""``autofix models …`` subcommands: thin wrappers over :mod:`autofix.modelstore` and
-:mod:`autofix.merge`."""
+"""``autofix models …`` subcommands: thin wrappers over :mod:`autofix.modelfiles.store` and
+:mod:`autofix.modelfiles.merge`."""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from ..types import Box
+from .base import check_image
 from .sam import margin_box
 
 _RING = 2
@@ -73,6 +74,7 @@ class GrabCutRefiner:
         labels: Sequence[int] | None = None,
     ) -> tuple[np.ndarray, float]:
         """Mask of the object at ``box`` and/or ``points`` (labels 1 = object, 0 = not)."""
+        image = check_image(image)
         height, width = image.shape[:2]
         pts = _points(points, labels)
         if box is None and not any(lab == 1 for _, _, lab in pts):

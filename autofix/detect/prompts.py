@@ -39,7 +39,7 @@ import numpy as np
 from ..config import DetectorConfig
 from ..errors import ConfigError, show_path
 from ..types import Box, Detection
-from .base import DETECTORS
+from .base import DETECTORS, check_image
 
 Point = tuple[float, float, int]
 _LABELS = {"1": 1, "0": 0, "pos": 1, "neg": 0, "+": 1, "-": 0}
@@ -291,6 +291,7 @@ class PromptDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """One detection per prompt group (see the class docstring)."""
+        image = check_image(image)
         height, width = image.shape[:2]
         prompts = validate_prompts(self.prompts, width, height, self.where)
         out = []

@@ -30,6 +30,7 @@ from ..errors import ConfigError
 from ..modelfiles import store as modelstore
 from ..modelfiles import trust
 from ..types import Box
+from .base import check_image
 
 #: Image-encoder width → ``sam_model_registry`` key.
 SAM_TYPES = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
@@ -133,6 +134,7 @@ class SamRefiner:
 
         Returns ``(mask, score)``: an ``(H, W)`` bool array and SAM's predicted IoU of it.
         """
+        image = check_image(image)
         pts, lbl = _point_arrays(points, labels)
         if box is None and pts is None:
             raise ValueError("SAM needs a box or at least one point")

@@ -41,7 +41,7 @@ from ..errors import AutofixError, ConfigError, ModelFileError, UnsafeModelFile
 from ..modelfiles import store as modelstore
 from ..modelfiles import trust
 from ..types import Detection
-from .base import DETECTORS
+from .base import DETECTORS, check_image
 
 
 def _import_yolo() -> Any:
@@ -143,14 +143,6 @@ def _one_line(exc: BaseException) -> str:
     return re.sub(r"^ERROR\W*", "", text).strip()
 
 
-def _check_image(image: Any) -> np.ndarray:
-    ok = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
-    if not ok or image.dtype != np.uint8 or 0 in image.shape:
-        got = f"shape {getattr(image, 'shape', None)} dtype {getattr(image, 'dtype', type(image).__name__)}"
-        raise ValueError(f"`image` must be an (H, W, 3) uint8 RGB array, got {got}")
-    return image
-
-
 class YoloDetector:
     """A YOLO ``.pt`` model as a :class:`~autofix.detect.base.Detector`.
 
@@ -187,7 +179,7 @@ class YoloDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Detections in ``image`` (``(H, W, 3)`` uint8 RGB); boxes clipped, masks ``(H, W)`` bool."""
-        image = _check_image(image)
+        image = check_image(image)
         bgr = np.ascontiguousarray(image[:, :, ::-1])
         with self._lock:
             results = self._model.predict(

@@ -55,7 +55,7 @@ Checks run on the headers before any data is read: layouts, families, the input 
 then every key in sorted order; the first mismatch is the error.
 
 Memory: tensors are read one at a time (plain reads, no mmap of ``.safetensors``) and
-streamed to the output (:mod:`autofix.safetensors_stream`), so the cost is about 2.5 float32
+streamed to the output (:mod:`autofix.modelfiles.safetensors_io`), so the cost is about 2.5 float32
 copies of the largest tensor, not the models: measured 0.39 GB extra RSS merging three
 1.8 GB SD1.5-shaped files (largest tensor: the 49408×768 token embedding); SDXL's
 49408×1280 embedding makes that about 0.65 GB. A legacy (non-zip) ``.ckpt`` cannot be
