@@ -59,6 +59,9 @@ class FilterConfig(_Strict):
     top_k: Annotated[int, Field(ge=0, le=100)] = 0
     top_k_by: Literal["area", "confidence"] = "area"
     order: Literal["left_to_right", "top_to_bottom", "area", "confidence", "center_out"] = "left_to_right"
+    drop_size: Annotated[int, Field(ge=0, le=4096)] = Field(
+        0, description="drop detections whose box is narrower or shorter than this many pixels "
+        "(Impact-Pack's drop_size, default 10 there; 0 = keep all)")
 
     @model_validator(mode="after")
     def _ratio_order(self) -> "FilterConfig":
@@ -81,11 +84,17 @@ class MaskConfig(_Strict):
     )
     blur: Annotated[int, Field(ge=0, le=128)] = 8
     merge: Literal["separate", "merge", "merge_invert"] = "separate"
-    invert: bool = False
+    invert: bool = Field(False, description="repaint everything except the stage's regions: the complement "
+                         "of the union of its masks (one region), never of each mask on its own")
 
 
 class CropConfig(_Strict):
-    """The only-masked crop around each region."""
+    """The crop each region is repainted in: only masked (default) or the whole picture.
+
+    ``area: whole`` is A1111's "Inpaint area: Whole picture": the model sees the whole image
+    resized to ``whole_size`` (default: the image's aspect at about ``resolution²``, sides
+    multiples of 8) following ``resize_mode``, and only the masked pixels are composited back.
+    """
 
     padding: Annotated[int, Field(ge=0, le=1024)] = 32
     resolution: Annotated[int, Field(ge=64, le=2048, multiple_of=8)] = Field(
@@ -96,6 +105,26 @@ class CropConfig(_Strict):
         "aspect scaled up, long side <= max_side) or downscale it to the bucket")
     max_side: Annotated[int, Field(ge=64, le=4096, multiple_of=64)] | None = Field(
         None, description="longest processing side for large windows (default 2 x resolution)")
+    area: Literal["masked", "whole"] = Field(
+        "masked", description="inpaint area: masked = only-masked crops (default); whole = the whole picture, "
+        "resized to whole_size (A1111 'Whole picture'); only masked pixels are composited either way")
+    whole_size: tuple[Annotated[int, Field(ge=64, le=4096, multiple_of=8)],
+                      Annotated[int, Field(ge=64, le=4096, multiple_of=8)]] | None = Field(
+        None, description="area whole: the model's canvas [width, height] (A1111 Width/Height); "
+        "default: the image's aspect at about resolution² (sides multiples of 8)")
+    resize_mode: Literal["just_resize", "crop_and_resize", "resize_and_fill"] = Field(
+        "just_resize", description="area whole with a whole_size of another aspect: stretch (just_resize), "
+        "cover and cut the centre (crop_and_resize: masks outside it are not repainted), or fit and pad "
+        "with the stretched edges (resize_and_fill), as A1111")
+    crop_factor: Annotated[float, Field(ge=1.0, le=10.0)] | None = Field(
+        None, description="context proportional to the region: the crop is the mask's box times this "
+        "factor around its centre, shifted inside the image (Impact-Pack's crop_factor, 3.0 in FaceDetailer); "
+        "replaces padding when set (default: unset, padding applies)")
+    guide_size: Annotated[int, Field(ge=8, le=8192)] | None = Field(
+        None, description="skip regions already large enough: a region whose detection box's shorter side "
+        "is at least this many pixels is not repainted unless force_inpaint (Impact-Pack's guide_size, "
+        "512 there; default: unset, every region is repainted)")
+    force_inpaint: bool = Field(False, description="repaint regions at or above guide_size anyway")
 
 
 class RegionPrompt(_Strict):
@@ -140,6 +169,18 @@ class InpaintParams(_Strict):
     #: sampler in A1111/ComfyUI/InvokeAI spelling ("DPM++ 2M Karras"), "image" for the
     #: generation's own, or None for the model's default (see autofix.inpaint.samplers).
     scheduler: str | None = None
+
+    @model_validator(mode="after")
+    def _denoises(self) -> "InpaintParams":
+        # diffusers runs int(steps × strength) denoising steps: 0 would fail on every image,
+        # so it is a config error, reported once before any image.
+        if int(self.steps * self.strength) < 1:
+            raise ValueError(f"steps {self.steps} x strength {self.strength} leaves no denoising step "
+                             f"(int(steps x strength) = 0); raise steps or strength")
+        if self.masked_content != "original" and self.strength >= 1.0:
+            raise ValueError(f"masked_content {self.masked_content!r} does nothing at strength 1.0 (the "
+                             "masked area starts from pure noise); lower strength (e.g. 0.9) or use original")
+        return self
 
 
 class StageConfig(_Strict):

@@ -168,11 +168,13 @@ def test_merge_invert_and_invert_flag():
     assert inv.crop.box == (0, 0, 100, 80)
     (double,) = plan_stage(DETS, SHAPE, stage(mask={"merge": "merge_invert", "invert": True}))
     np.testing.assert_array_equal(double.hard_mask, union)
-    separate = plan_stage(DETS, SHAPE, stage(mask={"invert": True}))
-    assert len(separate) == 3
-    for r in separate:
-        np.testing.assert_array_equal(r.hard_mask, invert(box_mask(SHAPE, r.detections[0].box)))
-        assert "inverted" in r.notes
+    # invert acts on the union (issue 14): one region, everything but every detection — never
+    # "everything but face 1", then "everything but face 2" (which repaints every face again)
+    (separate,) = plan_stage(DETS, SHAPE, stage(mask={"invert": True}))
+    np.testing.assert_array_equal(separate.hard_mask, invert(union))
+    assert "inverted" in separate.notes and len(separate.detections) == 3
+    (one,) = plan_stage(DETS[:1], SHAPE, stage(mask={"invert": True}))
+    np.testing.assert_array_equal(one.hard_mask, invert(box_mask(SHAPE, DETS[0].box)))
 
 
 def test_no_detections_no_regions_even_when_inverting():

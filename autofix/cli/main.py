@@ -18,6 +18,7 @@ _STAGE_FLAGS = {  # flag dest -> dotted key under every stage
     "candidates": "inpaint.candidates", "scheduler": "inpaint.scheduler", "masked_content": "inpaint.masked_content",
     "confidence": "filters.confidence", "top_k": "filters.top_k", "padding": "crop.padding",
     "resolution": "crop.resolution", "dilate": "mask.dilate", "blur": "mask.blur",
+    "inpaint_area": "crop.area", "resize_mode": "crop.resize_mode",
 }
 
 
@@ -59,7 +60,7 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m.add_argument("--negative-prompt", help="negative prompt template; {negative_prompt} is the image's own "
                    + from_preset)
     m.add_argument("--steps", type=int, help="denoising steps, 1-150 (default: 20)")
-    m.add_argument("--strength", type=float, help="how much of a region is repainted, 0-1 (default: 0.4; remove 1.0)")
+    m.add_argument("--strength", type=float, help="how much of a region is repainted, 0-1 (default: 0.4; remove 0.9)")
     m.add_argument("--cfg", type=float, help="classifier-free guidance scale, 0-30 (default: 7)")
     m.add_argument("--seed", type=int, help="base seed; region i uses seed+i; -1 draws a random one per region, "
                    "recorded in the sidecar (default: 0)")
@@ -80,6 +81,12 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     r.add_argument("--dilate", type=int, metavar="PX", help="grow (or, negative, shrink) masks, px "
                    "(default: 4 hands, 8 faces, 6 remove)")
     r.add_argument("--blur", type=int, metavar="PX", help="feather mask edges, px (default: 8; remove 4)")
+    r.add_argument("--inpaint-area", choices=["masked", "whole"],
+                   help="masked: only-masked crops (default); whole: the model sees the whole picture "
+                   "(A1111 'Whole picture'), only masked pixels are composited")
+    r.add_argument("--resize-mode", choices=["just_resize", "crop_and_resize", "resize_and_fill"],
+                   help="--inpaint-area whole with crop.whole_size of another aspect: how the picture "
+                   "meets the canvas, as A1111 (default: just_resize)")
     o = p.add_argument_group("output")
     o.add_argument("--format", choices=["same", "png", "jpg", "webp"], help="output format (default: same as input)")
     o.add_argument("--png-compression", type=int, metavar="0-9",

@@ -8,6 +8,7 @@ processed at. Sizes are always ``(width, height)``; array shapes are ``(H, W[, 3
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
@@ -158,11 +159,32 @@ def _grow(box: IntBox, target_wh: tuple[int, int], image_wh: tuple[int, int]) ->
     return nx0, ny0, nx1, ny1
 
 
+def factor_box(support_box: IntBox, image_size_wh: tuple[int, int], factor: float) -> IntBox:
+    """``support_box`` scaled by ``factor`` around its centre (Impact-Pack's ``crop_factor``):
+    each side becomes ``ceil(side × factor)`` (at most the image's), and the box is shifted
+    inside the image so it keeps that size (a region at an edge gets its context from the
+    other side instead of losing it)."""
+    if factor < 1.0:
+        raise ValueError(f"crop factor must be >= 1, is {factor}")
+    img_w, img_h = int(image_size_wh[0]), int(image_size_wh[1])
+    bx0, by0, bx1, by1 = (int(v) for v in support_box)
+    bx0, by0 = min(max(bx0, 0), img_w), min(max(by0, 0), img_h)
+    bx1, by1 = max(min(bx1, img_w), bx0), max(min(by1, img_h), by0)
+    if bx1 <= bx0 or by1 <= by0:
+        raise ValueError(f"support box {support_box} does not overlap the {img_w}×{img_h} image")
+    tw = min(img_w, math.ceil((bx1 - bx0) * factor - 1e-9))
+    th = min(img_h, math.ceil((by1 - by0) * factor - 1e-9))
+    return _grow((bx0, by0, bx1, by1), (tw, th), (img_w, img_h))
+
+
 def bucket_window(support_box: IntBox, image_size_wh: tuple[int, int], padding: int, resolution: int,
-                  large: Literal["keep", "downscale"] = "keep", max_side: int | None = None) -> CropWindow:
+                  large: Literal["keep", "downscale"] = "keep", max_side: int | None = None,
+                  crop_factor: float | None = None) -> CropWindow:
     """The crop window of a generative stage: padded, grown to an aspect bucket, bucket-sized.
 
-    1. The padded box is :func:`crop_window`'s (``support_box`` grown by ``padding``, clamped).
+    1. The padded box is :func:`crop_window`'s (``support_box`` grown by ``padding``, clamped),
+       or with ``crop_factor`` set, :func:`factor_box` (context proportional to the region;
+       ``padding`` is then not used).
     2. Buckets (:func:`buckets` of ``resolution``) are tried nearest aspect first: the box grows
        along one axis to the bucket's aspect (more context, never a stretch), by at most
        :data:`MAX_GROWTH`, centred and shifted inside the image at borders. The first bucket
@@ -175,7 +197,11 @@ def bucket_window(support_box: IntBox, image_size_wh: tuple[int, int], padding: 
        repainting a big, fine face at 512 and blowing it back up would blur it;
        ``large="downscale"`` processes it at the bucket size like any other.
     """
-    padded = crop_window(support_box, image_size_wh, padding, resolution)
+    if crop_factor is not None:
+        box = factor_box(support_box, image_size_wh, crop_factor)
+        padded = CropWindow(box=box, size=processing_size(box[2] - box[0], box[3] - box[1], resolution))
+    else:
+        padded = crop_window(support_box, image_size_wh, padding, resolution)
     x0, y0, x1, y1 = padded.box
     w, h = x1 - x0, y1 - y0
     img_w, img_h = int(image_size_wh[0]), int(image_size_wh[1])
@@ -210,3 +236,86 @@ def native_window(window: CropWindow) -> CropWindow:
     """``window`` processed at its own pixel size (classical inpainters: no resize at all)."""
     x0, y0, x1, y1 = window.box
     return CropWindow(box=window.box, size=(x1 - x0, y1 - y0))
+
+
+# --------------------------------------------------------------------------- whole picture
+
+ResizeMode = Literal["just_resize", "crop_and_resize", "resize_and_fill"]
+
+
+@dataclass(frozen=True)
+class WholeFrame:
+    """How the whole picture is shown to the model (A1111 "Inpaint area: Whole picture").
+
+    Attributes:
+        box: the part of the image the model sees: the whole image, or for
+            ``crop_and_resize`` the centred box of the canvas's aspect.
+        size: ``(w, h)`` the box is resized to (the crop window's processing size).
+        canvas: ``(W, H)`` the model's input; equal to ``size`` except for
+            ``resize_and_fill``, where the resized picture sits at ``offset`` and the bands
+            around it repeat its edge pixels.
+        offset: ``(x, y)`` of the picture inside the canvas.
+    """
+
+    box: IntBox
+    size: tuple[int, int]
+    canvas: tuple[int, int]
+    offset: tuple[int, int] = (0, 0)
+
+    @property
+    def window(self) -> CropWindow:
+        return CropWindow(box=self.box, size=self.size)
+
+
+def whole_frame(image_size_wh: tuple[int, int], resolution: int, canvas: tuple[int, int] | None = None,
+                resize_mode: ResizeMode = "just_resize") -> WholeFrame:
+    """The whole-picture frame of a ``W × H`` image.
+
+    Without ``canvas`` the model's canvas is :func:`processing_size` of the image (aspect
+    kept, area ≈ ``resolution²``, sides multiples of 8), and ``resize_mode`` changes nothing.
+    With a ``canvas`` (A1111's Width × Height) of another aspect, as A1111's ``resize_image``:
+
+    * ``just_resize``: the whole image stretched to the canvas;
+    * ``crop_and_resize``: scaled to cover the canvas, the overflow cut off equally on both
+      sides: the frame's box is the centred part of the image the canvas shows;
+    * ``resize_and_fill``: scaled to fit inside the canvas, centred; the bands are filled by
+      repeating the picture's edge rows/columns (see :func:`fill_canvas`).
+    """
+    width, height = int(image_size_wh[0]), int(image_size_wh[1])
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, is {image_size_wh}")
+    if canvas is None:
+        size = processing_size(width, height, resolution)
+        return WholeFrame((0, 0, width, height), size, size)
+    cw, ch = int(canvas[0]), int(canvas[1])
+    if cw <= 0 or ch <= 0:
+        raise ValueError(f"canvas must be positive, is {canvas}")
+    if resize_mode == "just_resize":
+        return WholeFrame((0, 0, width, height), (cw, ch), (cw, ch))
+    if resize_mode == "crop_and_resize":
+        scale = max(cw / width, ch / height)
+        bw, bh = min(width, max(1, round(cw / scale))), min(height, max(1, round(ch / scale)))
+        x0, y0 = (width - bw) // 2, (height - bh) // 2
+        return WholeFrame((x0, y0, x0 + bw, y0 + bh), (cw, ch), (cw, ch))
+    if resize_mode == "resize_and_fill":
+        scale = min(cw / width, ch / height)
+        pw, ph = min(cw, max(1, round(width * scale))), min(ch, max(1, round(height * scale)))
+        return WholeFrame((0, 0, width, height), (pw, ph), (cw, ch), ((cw - pw) // 2, (ch - ph) // 2))
+    raise ValueError(f"resize mode must be just_resize, crop_and_resize or resize_and_fill, is {resize_mode!r}")
+
+
+def fill_canvas(array: np.ndarray, frame: WholeFrame) -> np.ndarray:
+    """``array`` (image or mask at ``frame.size``) placed on ``frame.canvas`` at ``frame.offset``,
+    the bands repeating its edge pixels (A1111's resize-and-fill stretches the edge rows)."""
+    (pw, ph), (cw, ch), (ox, oy) = frame.size, frame.canvas, frame.offset
+    if array.shape[:2] != (ph, pw):
+        raise ValueError(f"expected an array of {pw}×{ph}, got {array.shape[1]}×{array.shape[0]}")
+    if (pw, ph) == (cw, ch):
+        return array
+    return cv2.copyMakeBorder(np.ascontiguousarray(array), oy, ch - ph - oy, ox, cw - pw - ox, cv2.BORDER_REPLICATE)
+
+
+def unfill_canvas(array: np.ndarray, frame: WholeFrame) -> np.ndarray:
+    """The picture part of a canvas-sized result (inverse of :func:`fill_canvas`)."""
+    (pw, ph), (ox, oy) = frame.size, frame.offset
+    return np.ascontiguousarray(array[oy:oy + ph, ox:ox + pw])

@@ -5,18 +5,23 @@ Pipeline (:func:`plan_stage_full`):
 1. keep detections whose ``label`` equals ``stage.label`` (a detector configured with
    ``detector.label`` has already relabelled its detections, so matching on the stage's
    label is all that is needed; detections of other classes are ignored);
-2. filters, in this order: confidence → area ratio → top-k → order (:mod:`.filters`);
+2. filters, in this order: confidence → area ratio → ``drop_size`` (box's shorter side in
+   px) → top-k → order (:mod:`.filters`);
 3. per detection: :func:`~.masks.detection_mask` → for ``stage.label == "hand"`` with
    ``mask.wrist_extension > 0`` the hand-plus-wrist rule (landmarks when the detection has
    21 of them, else the box fallback; noted) → :func:`~.masks.dilate_erode` by
    ``mask.dilate``; masks empty at this point are dropped (noted);
 4. grouping by ``mask.merge``: ``separate`` (one region per detection), ``merge`` (one
    region, the union), ``merge_invert`` (one region, the complement of the union); then
-   ``mask.invert`` complements each region's mask (so ``merge_invert`` + ``invert`` is the
-   plain union). No surviving detection gives no region, even for ``merge_invert``;
+   ``mask.invert`` complements the union of the regions' masks as one region (so
+   ``merge_invert`` + ``invert`` is the plain union). No surviving detection gives no region, even for ``merge_invert``;
 5. soft mask = :func:`~.masks.feather` by ``mask.blur``; regions whose hard or soft mask is
    empty are dropped (noted); the crop is :func:`~.crop.bucket_window` around the soft mask's
-   support (an aspect bucket; classical inpainters then work at the window's own size); ``index`` is the position among the regions returned.
+   support (an aspect bucket, padded by ``crop.padding`` or scaled by ``crop.crop_factor``;
+   classical inpainters then work at the window's own size), or with ``crop.area: whole``
+   the whole picture (:func:`~.crop.whole_frame`; for ``crop_and_resize`` the masks are
+   cut to the part of the image the canvas shows); ``index`` is the position among the
+   regions returned.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ..config import StageConfig
+from ..config import CropConfig, StageConfig
 from ..types import Box, Detection, PlannedRegion
 from . import filters
-from .crop import bucket_window
+from .crop import WholeFrame, bucket_window, whole_frame
 from .masks import (
     detection_mask,
     dilate_erode,
@@ -72,6 +77,7 @@ def select_detections(
             f"area ratio outside [{f.min_area_ratio}, {f.max_area_ratio}]",
             lambda ds: filters.by_area_ratio(ds, float(h * w), f.min_area_ratio, f.max_area_ratio),
         ),
+        (f"box side below drop_size {f.drop_size} px", lambda ds: [d for d in ds if _min_side(d) >= f.drop_size]),
         (f"beyond top {f.top_k} by {f.top_k_by}", lambda ds: filters.top_k(ds, f.top_k, f.top_k_by)),
     )
     for why, step in steps:
@@ -80,6 +86,11 @@ def select_detections(
             notes.append(f"dropped {len(dets) - len(kept)} detection(s): {why}")
         dets = kept
     return filters.order(dets, f.order, (h, w)), notes
+
+
+def _min_side(det: Detection) -> float:
+    x0, y0, x1, y1 = (float(v) for v in det.box)
+    return min(x1 - x0, y1 - y0)
 
 
 def build_mask(
@@ -120,7 +131,13 @@ def _group(pieces: list[_Piece], stage: StageConfig, dropped: list[str]) -> list
         hard = merge_masks(p.hard for p in pieces)
         hard = invert(hard) if mode == "merge_invert" else hard
         pieces = [_Piece(tuple(d for p in pieces for d in p.dets), hard, notes + (f"merge: {mode}",))]
-    if stage.mask.invert:
+    if stage.mask.invert and pieces:
+        # The complement of the UNION, as one region: inverting each mask on its own would
+        # repaint everything but face 1, then everything but face 2 (i.e. every face again).
+        if len(pieces) > 1:
+            notes = _unique([n for p in pieces for n in p.notes] + dropped)
+            pieces = [_Piece(tuple(d for p in pieces for d in p.dets), merge_masks(p.hard for p in pieces),
+                             notes + (f"invert: complement of the union of {len(pieces)} masks",))]
         pieces = [_Piece(p.dets, invert(p.hard), p.notes + ("inverted",)) for p in pieces]
     return pieces
 
@@ -135,29 +152,53 @@ def _finish(
 ) -> list[PlannedRegion]:
     """Feather, crop and index the grouped pieces; drop (and note) empty ones."""
     h, w = int(image_shape_hw[0]), int(image_shape_hw[1])
+    c = stage.crop
+    frame = whole_frame((w, h), c.resolution, c.whole_size, c.resize_mode) if c.area == "whole" else None
     regions: list[PlannedRegion] = []
     for piece in pieces:
-        soft = feather(piece.hard, stage.mask.blur)
+        hard = piece.hard
+        soft = feather(hard, stage.mask.blur)
+        extra: tuple[str, ...] = ()
+        if frame is not None:
+            extra = (_whole_note(frame, c),)
+            if frame.box != (0, 0, w, h):  # crop_and_resize: only the part the canvas shows
+                hard, soft = _inside(hard, frame.box), _inside(soft, frame.box)
         support = mask_bbox(soft)
-        if not piece.hard.any() or support is None:
-            what = "hard mask" if not piece.hard.any() else f"soft mask (blur {stage.mask.blur})"
+        if not hard.any() or support is None:
+            what = "hard mask" if not hard.any() else f"soft mask (blur {stage.mask.blur})"
+            if frame is not None and piece.hard.any() and frame.box != (0, 0, w, h):
+                what += f" inside the crop_and_resize box {frame.box}"
             notes.append(f"dropped a region of {len(piece.dets)} detection(s): {what} empty")
             continue
+        crop = frame.window if frame is not None else bucket_window(
+            support, (w, h), c.padding, c.resolution, c.large, c.max_side, c.crop_factor)
         regions.append(
             PlannedRegion(
                 index=len(regions),
                 label=stage.label,
                 score=max(float(d.score) for d in piece.dets),
                 box=_union_box(piece.dets),
-                hard_mask=piece.hard,
+                hard_mask=hard,
                 soft_mask=soft,
-                crop=bucket_window(support, (w, h), stage.crop.padding, stage.crop.resolution,
-                                   stage.crop.large, stage.crop.max_side),
+                crop=crop,
                 detections=piece.dets,
-                notes=piece.notes,
+                notes=piece.notes + extra,
             )
         )
     return regions
+
+
+def _whole_note(frame: WholeFrame, crop: CropConfig) -> str:
+    mode = f" ({crop.resize_mode})" if crop.whole_size is not None else ""
+    return f"inpaint area: whole picture at {frame.canvas[0]}x{frame.canvas[1]}{mode}"
+
+
+def _inside(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``mask`` zeroed outside ``box``."""
+    x0, y0, x1, y1 = box
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    return out
 
 
 def plan_stage_full(
