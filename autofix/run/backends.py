@@ -9,6 +9,7 @@ as they are, with the reason recorded.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ class Backends:
     _detectors: dict[str, Detector] = field(default_factory=dict)
     _refiners: dict[str, Any] = field(default_factory=dict)
     _inpainters: dict[str, Inpainter] = field(default_factory=dict)
+    _owners: dict[str, int] = field(default_factory=dict)
+    _local: threading.local = field(default_factory=threading.local)
+    _build_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def allow_pickle(self) -> bool | None:
@@ -60,19 +64,45 @@ class Backends:
 
     def detector(self, cfg: DetectorConfig, prompts: Any = None, where: str = "") -> Detector:
         """The detector for ``cfg``: built once (refined per ``cfg.refine``), or for the
-        ``prompt`` backend built per image from that image's ``prompts``."""
+        ``prompt`` backend built per image from that image's ``prompts``.
+
+        A detector whose class says ``per_thread = True`` (cheap to build, e.g. the LiteRT ones)
+        gets its own instance in every thread that asks, so CPU workers detect in parallel;
+        any other detector is one shared instance."""
         from ..detect import build_detector
 
         if cfg.backend == "prompt":
             return build_detector(cfg, prompts=prompts, refiner=self.refiner(cfg), where=where)
         key = cfg.model_dump_json()
-        if key not in self._detectors:
-            from ..detect.refine import RefinedDetector
+        mine = self._local.__dict__.setdefault("detectors", {})
+        if key in mine:
+            return mine[key]
+        with self._build_lock:
+            if key not in self._detectors:
+                self._detectors[key] = self._build_detector(cfg)
+                self._owners[key] = threading.get_ident()
+            shared = self._detectors[key]
+            own = self._owners[key] == threading.get_ident() or not getattr(shared, "per_thread", False)
+            mine[key] = shared if own else self._build_detector(cfg)
+        return mine[key]
 
-            detector = build_detector(cfg, allow_pickle=self.allow_pickle)
-            refiner = self.refiner(cfg)
-            self._detectors[key] = detector if refiner is None else RefinedDetector(detector, refiner)
-        return self._detectors[key]
+    def _build_detector(self, cfg: DetectorConfig) -> Detector:
+        from ..detect import build_detector
+        from ..detect.refine import RefinedDetector
+
+        detector = build_detector(cfg, allow_pickle=self.allow_pickle)
+        refiner = self.refiner(cfg)
+        return detector if refiner is None else RefinedDetector(detector, refiner)
+
+    def parallel_detection(self) -> bool:
+        """True if every stage's detection can run in several threads at once (per-thread
+        detectors, no shared refiner)."""
+        for stage in self.config.stages:
+            if stage.detector.refine != "none":
+                return False
+            if stage.detector.backend != "prompt" and not getattr(self.detector(stage.detector), "per_thread", False):
+                return False
+        return True
 
     def prepare(self, dry_run: bool = False) -> None:
         """Build every stage's detector (or refiner) and inpainter now, so a missing model,

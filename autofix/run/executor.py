@@ -47,8 +47,9 @@ class RunOptions:
             inpainter together). ``None``: the inpainter's ``max_batch`` for diffusion, 4 for
             classical fills. Outputs do not depend on it.
         report: make report thumbnails during the run (from the arrays in memory).
-        threaded: overlap decode/detect/composite and file writes with inpainting (one CPU
-            worker thread, one writer thread); False runs everything on the calling thread.
+        threaded: overlap decode/detect/composite and file writes with inpainting (CPU
+            worker threads, one writer thread); False runs everything on the calling thread.
+        workers: CPU worker threads (``None``: two when the detectors allow it, else one).
     """
 
     dry_run: bool = False
@@ -56,6 +57,7 @@ class RunOptions:
     window: int | None = None
     report: bool = True
     threaded: bool = True
+    workers: int | None = None
 
 
 @dataclass

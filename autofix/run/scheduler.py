@@ -7,19 +7,21 @@ groups them by size bucket and settings and chunks them by ``max_batch``); then 
 is composited, snapshotted, and the window moves to stage k+1. Finished images go to the
 writer.
 
-Three threads share the work: a CPU worker (decode, detect, plan, cut, composite — every
-detector call happens on it, so no detector is ever used from two threads), the calling
-thread (the inpainter), and a writer (snapshots, finals, sidecars, report tiles). Two
-windows are in flight, so while the inpainter works on one window's crops the CPU worker
-prepares the other's. Each image's pixels depend only on that image, so outputs do not
+The threads: a coordinator (one window's state machine at a time) that fans each step out
+to the CPU workers (decode, detect, plan, cut, composite; two when every stage's detector
+can be built per thread, e.g. the LiteRT ones, else one), the calling thread (the
+inpainter), and a writer (snapshots, finals, sidecars, report tiles). Two windows are in
+flight, so while the inpainter works on one window's crops the CPU workers prepare the
+other's. Each image's pixels depend only on that image, so outputs do not
 depend on the window size (byte-identical with deterministic inpainters).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -80,7 +82,10 @@ class Scheduler:
         self.store = runner.store
         self.snapshots = SnapshotStore(self.store.meta)
         self.window = self.options.window or self._default_window()
+        self.workers = self.options.workers or (
+            min(2, os.cpu_count() or 1) if self.options.threaded and runner.backends.parallel_detection() else 1)
         self._source: Iterator[Path] = iter(())
+        self._pool: ThreadPoolExecutor | None = None
 
     def _default_window(self) -> int:
         names = {self.runner.backends.inpainter_name(s) for s in self.config.stages} - {None}
@@ -91,6 +96,8 @@ class Scheduler:
         """Yield one outcome per input, window by window."""
         self._source = iter(rels)
         cpu, self.writer = SerialWorker(self.options.threaded), SerialWorker(self.options.threaded)
+        if self.workers > 1:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="autofix-cpu")
         queue: deque[tuple[_Window, Future]] = deque()
 
         def start() -> None:
@@ -113,6 +120,8 @@ class Scheduler:
             for _, fut in queue:
                 fut.cancel()
             cpu.close()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             self.writer.close()
 
     def _inpaint(self, win: _Window) -> None:
@@ -169,12 +178,18 @@ class Scheduler:
         while len(win.images) < self.window and pixels < WINDOW_PIXELS:
             rel = next(self._source, None)
             if rel is None:
-                return
-            img = _Image(rel)
-            win.images.append(img)
-            self._guard(img, self._load, img)
-            if img.image is not None:
-                pixels += img.image.shape[0] * img.image.shape[1]
+                break
+            win.images.append(_Image(rel))
+            pixels += _header_pixels(self.runner.input_root / rel)
+        self._each(win.images, self._load)
+
+    def _each(self, images: list[_Image], fn: Any, *args: Any) -> None:
+        """``fn(img, *args)`` for every image (on the CPU workers when there are several), each guarded."""
+        if self._pool is None or len(images) < 2:
+            for img in images:
+                self._guard(img, fn, img, *args)
+            return
+        list(self._pool.map(lambda img: self._guard(img, fn, img, *args), images))
 
     def _load(self, img: _Image) -> None:
         from ..io.image import load_image
@@ -201,7 +216,7 @@ class Scheduler:
         index, stage = win.stage, self.config.stages[win.stage]
         for img in win.active():
             img.plan, img.results = None, None
-            self._guard(img, self._prepare_one, img, index, stage)
+        self._each(win.active(), self._prepare_one, index, stage)
 
     def _prepare_one(self, img: _Image, index: int, stage: Any) -> None:
         if not self.options.dry_run:
@@ -218,9 +233,8 @@ class Scheduler:
                                 dry_run=self.options.dry_run, timings=img.timings)
 
     def _composite(self, win: _Window) -> None:
-        for img in win.active():
-            if img.plan is not None:
-                self._guard(img, self._composite_one, img)
+        self._each([img for img in win.active() if img.plan is not None], self._composite_one)
+        for img in win.images:
             img.plan, img.results = None, None
 
     def _composite_one(self, img: _Image) -> None:
@@ -316,6 +330,17 @@ class Scheduler:
         self.writer.submit(_write_overlay, self.store.plan_path(img.rel, plan.index, plan.stage.name), image,
                            plan.regions, [f"{plan.stage.name}: {len(plan.regions)} region(s)"]
                            + sorted({r.reason for r in record.regions if r.reason}))
+
+
+def _header_pixels(path: Path) -> int:
+    """Width × height from the file's header (no decode); 0 when unreadable (the load reports it)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return int(im.size[0]) * int(im.size[1])
+    except Exception:  # noqa: BLE001 - any problem is reported by the real load
+        return 0
 
 
 def _write_overlay(path: Path, image: np.ndarray, regions: list[Any], notes: list[str]) -> None:

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..config import StageConfig
 from ..io.metadata import GenerationInfo
-from ..plan.crop import native_window
+from ..plan.crop import WholeFrame, crop_window, fill_canvas, native_window, unfill_canvas, whole_frame
+from ..plan.masks import mask_bbox
 from ..types import InpaintJob, InpaintResult, PlannedRegion
 from .backends import Backends
 from .composite import blend_window, cut_crop, paste_crop_into
@@ -44,6 +45,12 @@ class StagePlan:
     inpainter: str | None
     skip_reason: str
     jobs: list[InpaintJob] = field(default_factory=list)
+    #: per job: the region (index into ``regions``) it repaints, and for whole-picture
+    #: resize_and_fill the frame whose canvas the job's image fills (None otherwise)
+    job_regions: list[int] = field(default_factory=list)
+    frames: list[WholeFrame | None] = field(default_factory=list)
+    #: regions planned but not sent to the inpainter (``crop.guide_size``), with the reason
+    skipped: dict[int, str] = field(default_factory=dict)
 
 
 def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarray, *, prompts: Any = None,
@@ -70,7 +77,14 @@ def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarra
             regions = [_native(r) for r in regions]
             plan.regions = regions
         prompts_ = region_prompts(stage.inpaint, regions, info)
-        plan.jobs = [_job(stage, image, r, *p) for r, p in zip(regions, prompts_)]
+        plan.skipped = _large_enough(stage, regions)
+        frame = _canvas_frame(stage, image) if not native else None
+        for i, (r, p) in enumerate(zip(regions, prompts_)):
+            if i in plan.skipped:
+                continue
+            plan.jobs.append(_job(stage, image, r, *p, frame=frame))
+            plan.job_regions.append(i)
+            plan.frames.append(frame)
     return plan
 
 
@@ -85,7 +99,7 @@ def composite(backends: Backends, plan: StagePlan, image: np.ndarray, results: l
         out, inpainter_info = image, None
     else:
         inpainter = backends.inpainter(plan.inpainter)
-        out, records = _blend(plan, image, results or [])
+        out, records = _blend(backends, plan, image, results or [])
         inpainter_info = {"name": inpainter.name, **inpainter.describe()}
     _add(timings, "composite", time.perf_counter() - t)
     record = StageRecord(stage=stage.name, index=plan.index, label=stage.label, detector=plan.detector.name,
@@ -102,24 +116,77 @@ def union_mask(regions: list[PlannedRegion], shape_hw: tuple[int, int]) -> np.nd
     return union
 
 
-def _blend(plan: StagePlan, image: np.ndarray, results: list[InpaintResult]
+def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list[InpaintResult]
            ) -> tuple[np.ndarray, list[RegionRecord]]:
     out, records = image, []
-    scorer = _scorer(plan.stage, plan.detector)
-    for region, job, result in zip(plan.regions, plan.jobs, results):
+    scorer = _scorer(plan.stage, backends)
+    by_region = {r: (plan.jobs[j], results[j], plan.frames[j] if j < len(plan.frames) else None)
+                 for j, r in enumerate(plan.job_regions or range(len(plan.jobs))) if j < len(results)}
+    for i, region in enumerate(plan.regions):
+        if i not in by_region:
+            records.append(RegionRecord.of(region, plan.stage, repainted=False,
+                                           reason=plan.skipped.get(i, "not repainted: no inpaint result")))
+            continue
+        job, result, frame = by_region[i]
+        candidates = tuple(unfill_canvas(c, frame) for c in result.candidates) if frame else result.candidates
         blocked = result.info.get("blocked") or ("nothing to fill at crop size" if result.info.get("skipped")
                                                  else None)
-        choice = None if blocked else choose(scorer, plan.stage.label, _window(out, region), tuple(
-            blend_window(out, c, region.soft_mask, region.crop) for c in result.candidates))
+        choice = None if blocked else choose(scorer, plan.stage.label, *_scored(plan.stage, out, region, candidates))
         keep = choice is not None and choice.index is not None
         if keep:
             out = image.copy() if out is image else out  # one copy per stage, regions pasted in place
-            paste_crop_into(out, result.candidates[choice.index], region.soft_mask, region.crop)
+            paste_crop_into(out, candidates[choice.index], region.soft_mask, region.crop)
         reason = f"not repainted: {blocked}" if blocked else ("" if keep else choice.reason)
         records.append(RegionRecord.of(region, plan.stage, repainted=keep, reason=reason, seed=job.seed,
                                        choice=choice, info=result.info, prompt=job.prompt,
                                        negative_prompt=job.negative_prompt))
     return out, records
+
+
+def _scored(stage: StageConfig, image: np.ndarray, region: PlannedRegion, candidates: tuple[np.ndarray, ...]
+            ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The original window and each candidate composited into it, as best-of-N scores them.
+
+    Only-masked: the region's crop box. Whole picture: the crop box is the whole image, where
+    the detector would score whichever face or hand is best anywhere, so the window is the
+    soft mask's box padded like an only-masked crop."""
+    if len(candidates) == 1:  # taken without scoring (see select.choose)
+        return image[:0, :0], candidates
+    if stage.crop.area != "whole":
+        return _window(image, region), tuple(blend_window(image, c, region.soft_mask, region.crop)
+                                             for c in candidates)
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = crop_window(mask_bbox(region.soft_mask), (w, h), max(stage.crop.padding, 32),
+                                 stage.crop.resolution).box
+    cx0, cy0 = region.crop.box[:2]
+    windows = tuple(blend_window(image, c, region.soft_mask, region.crop)[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
+                    for c in candidates)
+    return np.ascontiguousarray(image[y0:y1, x0:x1]), tuple(np.ascontiguousarray(v) for v in windows)
+
+
+def _large_enough(stage: StageConfig, regions: list[PlannedRegion]) -> dict[int, str]:
+    """Regions ``crop.guide_size`` skips: detection box's shorter side >= guide_size (Impact-Pack's
+    "already large enough"), unless ``crop.force_inpaint``."""
+    c = stage.crop
+    if c.guide_size is None or c.force_inpaint:
+        return {}
+    out = {}
+    for i, region in enumerate(regions):
+        x0, y0, x1, y1 = region.box
+        short = min(x1 - x0, y1 - y0)
+        if short >= c.guide_size:
+            out[i] = (f"not repainted: already large enough (shorter side {short:.0f} px >= guide_size "
+                      f"{c.guide_size}; set crop.force_inpaint to repaint it)")
+    return out
+
+
+def _canvas_frame(stage: StageConfig, image: np.ndarray) -> WholeFrame | None:
+    """The whole-picture frame whose canvas differs from the picture (resize_and_fill), else None."""
+    c = stage.crop
+    if c.area != "whole":
+        return None
+    frame = whole_frame((image.shape[1], image.shape[0]), c.resolution, c.whole_size, c.resize_mode)
+    return frame if frame.canvas != frame.size else None
 
 
 def _native(region: PlannedRegion) -> PlannedRegion:
@@ -128,20 +195,24 @@ def _native(region: PlannedRegion) -> PlannedRegion:
     return replace(region, crop=native_window(region.crop))
 
 
-def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion, prompt: str, negative: str) -> InpaintJob:
+def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion, prompt: str, negative: str,
+         frame: WholeFrame | None = None) -> InpaintJob:
     crop_rgb, crop_mask = cut_crop(image, region.hard_mask, region.crop)
+    if frame is not None:  # whole picture, resize_and_fill: the picture on the model's canvas
+        crop_rgb, crop_mask = fill_canvas(crop_rgb, frame), fill_canvas(crop_mask, frame)
     p = stage.inpaint
     params = p.model_dump(mode="json", exclude={"prompt", "negative_prompt", "region_prompts"})
     return InpaintJob(image=crop_rgb, mask=crop_mask, seed=p.seed + region.index, prompt=prompt,
                       negative_prompt=negative, params=params)
 
 
-def _scorer(stage: StageConfig, detector: Any) -> Any:
-    """The detector that scores best-of-N candidates: the stage's own, without mask
-    refinement (scores ignore masks, and SAM would re-encode every window); None for
-    ``prompt`` stages, whose user boxes mean nothing inside a crop window."""
+def _scorer(stage: StageConfig, backends: Backends) -> Any:
+    """The detector that scores best-of-N candidates: the stage's own (this thread's
+    instance), without mask refinement (scores ignore masks, and SAM would re-encode every
+    window); None for ``prompt`` stages, whose user boxes mean nothing inside a crop window."""
     if stage.detector.backend == "prompt":
         return None
+    detector = backends.detector(stage.detector)
     return getattr(detector, "detector", detector)
 
 
