@@ -130,6 +130,8 @@ class LiteRTDetector:
     """Shared lifetime of the LiteRT models a detector builds lazily into ``self._models``."""
 
     _models: dict[str, Any] | None = None
+    #: Cheap to build (models load on first use): a run gives each CPU worker thread its own.
+    per_thread = True
 
     def _model(self, name: str) -> Any:
         """Shipped model ``name`` (see :mod:`autofix.detect.litert`), loaded on first use."""
