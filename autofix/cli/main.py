@@ -97,6 +97,8 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     o.add_argument("--overlays", choices=["auto", "always", "never"], default="auto",
                    help="plan overlays under OUT/_autofix/plans (default auto: dry runs and regions not repainted)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-image lines")
+    o.add_argument("--force", action="store_true", help="repaint images autofix already repainted (refused by "
+                   "default: its own metadata says so, and repeated inpainting degrades an image)")
     o.add_argument("--window", type=int, metavar="N",
                    help="images in flight per stage-major window; all their crops reach the inpainter together "
                         "(default: --max-batch with a diffusion model, 4 otherwise; outputs do not depend on it)")
@@ -226,7 +228,7 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
     _warn_cpu_offload(config)
     if args.window is not None and args.window < 1:
         raise ValueError(f"--window must be >= 1, is {args.window}")
-    options = RunOptions(dry_run=args.dry_run, overlays=args.overlays, window=args.window,
+    options = RunOptions(dry_run=args.dry_run, overlays=args.overlays, window=args.window, force=args.force,
                          report=not (args.no_report or args.dry_run))
     summary = run_folder(args.input, args.output, config, options, on_image=lambda o: _print_outcome(o, args.json),
                          progress=not (args.quiet or args.json), prompts=prompts)
@@ -361,7 +363,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     outcomes = watch(args.input, args.output, config, settle=args.settle, once=args.once,
-                     max_seconds=args.max_seconds, on_image=show, options=RunOptions(overlays=args.overlays))
+                     max_seconds=args.max_seconds, on_image=show,
+                     options=RunOptions(overlays=args.overlays, force=args.force))
     return EXIT_FAILURES if any(o.status == "failed" for o in latest_outcomes(outcomes)) else 0
 
 

@@ -50,6 +50,8 @@ class RunOptions:
         threaded: overlap decode/detect/composite and file writes with inpainting (CPU
             worker threads, one writer thread); False runs everything on the calling thread.
         workers: CPU worker threads (``None``: two when the detectors allow it, else one).
+        force: repaint an input autofix already repainted (its ``autofix`` metadata says
+            so); by default such an input fails with one line.
     """
 
     dry_run: bool = False
@@ -58,6 +60,9 @@ class RunOptions:
     report: bool = True
     threaded: bool = True
     workers: int | None = None
+    #: repaint inputs autofix's own metadata says it already repainted (issue 14: refused by
+    #: default, see :mod:`.repaint_guard`)
+    force: bool = False
 
 
 @dataclass

@@ -208,6 +208,10 @@ class Scheduler:
                 img.outcome = cached
                 return
         img.loaded = load_image(runner.input_root / img.rel, max_pixels=self.config.input.max_pixels, data=img.data)
+        if not self.options.force and not self.options.dry_run:  # issue 14: no recursive repaint unless --force
+            from .repaint_guard import check_not_repainted
+
+            check_not_repainted(img.loaded.text, show_path(runner.input_root / img.rel))
         img.info = generation_info(img.loaded.text)
         img.image = img.loaded.rgb
         img.timings["decode"] = time.perf_counter() - t0
