@@ -279,6 +279,21 @@ def test_lying_safetensors_headers_are_one_line_in_every_reader(tmp_path, kind):
         assert str(path) in msg and "\n" not in msg and len(msg) < 300, (name, msg)
 
 
+@pytest.mark.parametrize("kind", ["overlapping tensors", "offsets past the data", "header not json"])
+def test_lying_header_inside_a_diffusers_folder_is_one_line(tiny, tmp_path, kind):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny["sd15"].folder, folder)
+    bad = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    bad.write_bytes(LYING[kind])
+    for read in (lambda: DiffusionInpainter(InpainterConfig(backend="diffusers", model=str(folder))),
+                 lambda: open_checkpoint(folder)):
+        with pytest.raises(SafetensorsError) as err:
+            read()
+        assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
 def test_lying_header_through_fix_is_one_line_exit_1(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

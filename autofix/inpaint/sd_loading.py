@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from ..errors import AutofixError, ConfigError, ModelNotFound, UnsupportedModel
 from ..modelfiles import trust
-from ..modelfiles.safetensors_io import tensor_shapes
+from ..modelfiles.safetensors_io import read_header, tensor_shapes
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +309,8 @@ def check_diffusers_folder(folder: Path, *, allow_pickle: bool) -> None:
         if not weights:
             for pickled in sorted(pickles):
                 trust.check_pickle(pickled, trust.flag(allow_pickle))
+        for weight in sorted(weights):
+            read_header(weight)  # a lying header is one line here, not a traceback inside diffusers
         if not weights and not pickles:
             raise ModelNotFound(f"{sub} has no weights: put the {name}'s *.safetensors file there")
     for name in ("tokenizer", "tokenizer_2"):
