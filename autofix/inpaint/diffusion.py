@@ -107,10 +107,12 @@ class _Settings:
     masked_content: str
     candidates: int
     notes: tuple[str, ...] = ()
+    loras: tuple[Any, ...] = ()  # ResolvedLora set of the job's prompts (batches never mix sets)
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return (self.width, self.height, self.strength, self.steps, self.cfg, self.scheduler, self.masked_content)
+        return (self.width, self.height, self.strength, self.steps, self.cfg, self.scheduler, self.masked_content,
+                self.loras)
 
 
 @dataclass
@@ -271,8 +273,34 @@ class DiffusionInpainter:
                 f"steps {p.steps} x strength {strength} leaves no denoising step; raise steps or strength"
             )
         h, w = job.image.shape[:2]
+        loras, lora_notes = self._lora_set(job)
         return _Settings(_up8(w), _up8(h), strength, p.steps, p.cfg, scheduler_name(p.scheduler),
-                         p.masked_content, p.candidates, notes)
+                         p.masked_content, p.candidates, notes + lora_notes, loras)
+
+    @contextmanager
+    def _lora_scope(self, loras: tuple[Any, ...]) -> Iterator[None]:
+        """While ``loras`` are applied, prompt embeddings are cached under their identity."""
+        self._lora_key = tuple((x.identity, x.te, x.unet) for x in loras)
+        try:
+            yield
+        finally:
+            self._lora_key = ()
+
+    def _lora_set(self, job: InpaintJob) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+        """The LoRAs the job's prompts ask for (``<lora:NAME:W>``), found on disk; a missing
+        one is one warning (per name) naming the file and the folders searched."""
+        from .loras import lora_dirs, prompt_lora_requests, resolve_loras
+
+        requests = prompt_lora_requests(job.prompt, job.negative_prompt)
+        if not requests:
+            return (), ()
+        found, notes = resolve_loras(requests, lora_dirs(self.source.path))
+        warned = self.__dict__.setdefault("_lora_warned", set())
+        for note in notes:
+            if note not in warned:
+                warned.add(note)
+                log.warning(note)
+        return found, tuple(notes)
 
     # ------------------------------------------------------------ one batch
 
@@ -281,10 +309,12 @@ class DiffusionInpainter:
         import torch
         from PIL import Image
 
+        from .loras import applied
+
         pipe = self.pipeline
         self._use_scheduler(s.scheduler)
         latent_init = s.masked_content in ("latent_noise", "latent_nothing")
-        with torch.no_grad():
+        with torch.no_grad(), applied(pipe, s.loras), self._lora_scope(s.loras):
             prompt_kw = self._prompt_kwargs(chunk, s.cfg)
             ctx = _latent_init(pipe, s.masked_content, chunk) if latent_init else nullcontext()
             with ctx, _batched_vae_encode(pipe):
@@ -347,7 +377,8 @@ class DiffusionInpainter:
 
         pipe = self.pipeline
         zeros = negative and text == "" and bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
-        key = ("\0zeros" if zeros else "") + text
+        loras = getattr(self, "_lora_key", ())  # text-encoder LoRAs change every embedding
+        key = ("\0zeros" if zeros else "") + text + (f"\0{loras}" if loras else "")
         if key in self._embeds:
             self._embeds.move_to_end(key)
             return self._embeds[key]
