@@ -109,3 +109,21 @@ def test_lora_applied_scaled_unloaded_and_batches_never_mix(tmp_path, monkeypatc
     diff = np.abs(res[0].candidates[0].astype(int) - plain.astype(int))
     assert diff.max() <= 1  # repainted without it (batched with another job: float noise only)
     assert any("missing.safetensors not found" in n for n in res[0].info["notes"])
+
+
+def test_stage_key_part_changes_with_the_file(tmp_path, monkeypatch):
+    import os
+
+    from autofix.inpaint.loras import lora_key
+
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    monkeypatch.setenv("AUTOFIX_LORA_DIRS", str(folder))
+    assert lora_key(["a cat"]) == []
+    assert lora_key(["a <lora:x:0.5>"]) == [["x", "missing", 0.5, 0.5]]
+    path = folder / "x.safetensors"
+    path.write_bytes(b"one")
+    first = lora_key(["a <lora:x:0.5>"])
+    path.write_bytes(b"two!")
+    os.utime(path, ns=(1, 1))
+    assert first[0][1] != "missing" and lora_key(["a <lora:x:0.5>"]) != first

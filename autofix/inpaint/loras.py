@@ -170,3 +170,18 @@ def applied(pipe: Any, loras: Sequence[ResolvedLora]) -> Iterator[None]:
     finally:
         if names:
             pipe.delete_adapters(names)
+
+
+def lora_key(texts: Sequence[str], model_path: str | os.PathLike[str] | None = None) -> list[list[Any]]:
+    """What a stage key must include for the LoRAs ``texts`` (its regions' prompts and
+    negative prompts) ask for: ``[[name, identity or "missing", te, unet], ...]``, so a
+    changed or newly added LoRA file never reuses an old stage."""
+    requests = prompt_lora_requests(*texts)
+    if not requests:
+        return []
+    dirs = lora_dirs(model_path)
+    out: list[list[Any]] = []
+    for req in requests:
+        path = find_lora(req.name, dirs)
+        out.append([req.name, _identity(path) if path else "missing", req.te, req.unet])
+    return out
