@@ -97,6 +97,8 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     o.add_argument("--overlays", choices=["auto", "always", "never"], default="auto",
                    help="plan overlays under OUT/_autofix/plans (default auto: dry runs and regions not repainted)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-image lines")
+    o.add_argument("--keep-candidates", action="store_true", help="write every candidate of every region "
+                   "(--candidates N) under OUT/_autofix/candidates for `autofix pick`; the report shows them")
     o.add_argument("--force", action="store_true", help="repaint images autofix already repainted (refused by "
                    "default: its own metadata says so, and repeated inpainting degrades an image)")
     o.add_argument("--window", type=int, metavar="N",
@@ -170,8 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("config", help="print the effective config (after preset, file and overrides) and its hash")
     _add_config_args(show, "faces+hands", run=False)
     from .info import add_parser as add_info_parser
+    from .pick import add_parser as add_pick_parser
 
     add_info_parser(sub)
+    add_pick_parser(sub)
     return parser
 
 
@@ -229,6 +233,7 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
     if args.window is not None and args.window < 1:
         raise ValueError(f"--window must be >= 1, is {args.window}")
     options = RunOptions(dry_run=args.dry_run, overlays=args.overlays, window=args.window, force=args.force,
+                         keep_candidates=args.keep_candidates,
                          report=not (args.no_report or args.dry_run))
     summary = run_folder(args.input, args.output, config, options, on_image=lambda o: _print_outcome(o, args.json),
                          progress=not (args.quiet or args.json), prompts=prompts)
@@ -364,7 +369,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     outcomes = watch(args.input, args.output, config, settle=args.settle, once=args.once,
                      max_seconds=args.max_seconds, on_image=show,
-                     options=RunOptions(overlays=args.overlays, force=args.force))
+                     options=RunOptions(overlays=args.overlays, force=args.force,
+                                        keep_candidates=args.keep_candidates))
     return EXIT_FAILURES if any(o.status == "failed" for o in latest_outcomes(outcomes)) else 0
 
 
@@ -417,6 +423,13 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pick(args: argparse.Namespace) -> int:
+    """``autofix pick OUT IMAGE --stage NAME --region I --candidate K``."""
+    from .pick import cmd_pick as run
+
+    return run(args)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """``autofix info FILE... [--json]``: the generation metadata autofix reads."""
     from .info import cmd_info as run
@@ -426,7 +439,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 COMMANDS = {"fix": cmd_fix, "presets": cmd_presets, "sample": cmd_sample, "config": cmd_config,
             "report": cmd_report, "watch": cmd_watch, "remove": cmd_remove, "models": cmd_models,
-            "info": cmd_info}
+            "info": cmd_info, "pick": cmd_pick}
 
 
 def _error(message: Any) -> None:

@@ -63,6 +63,9 @@ class RunOptions:
     #: repaint inputs autofix's own metadata says it already repainted (issue 14: refused by
     #: default, see :mod:`.repaint_guard`)
     force: bool = False
+    #: write every candidate of every repainted region for ``autofix pick`` (see :mod:`.pick`);
+    #: changes no pixels, so it is not part of the stage keys
+    keep_candidates: bool = False
 
 
 @dataclass

@@ -42,6 +42,10 @@ class RegionRecord:
     candidate_scores: list[float] | None = None
     chosen_candidate: int | None = None
     backend_info: dict[str, Any] | None = None
+    #: issue 14 (keep-and-pick): "user" once ``autofix pick`` chose the candidate, and the
+    #: side-by-side sheet of the kept candidates (path under ``OUT/_autofix``)
+    picked_by: str | None = None
+    candidates_sheet: str | None = None
 
     @classmethod
     def of(cls, region: PlannedRegion, stage: StageConfig, *, repainted: bool, reason: str,

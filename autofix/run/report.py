@@ -186,6 +186,7 @@ def collect(out: str | Path) -> list[Row]:
 
 _CSS = """body{font:14px system-ui,sans-serif;margin:16px;background:#111;color:#ddd}
 h2{font-size:15px;margin:18px 0 4px}img{max-height:%dpx;margin-right:2px}.st{margin:4px 0 10px}
+img.cands{max-height:none}
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #444;padding:2px 6px}
 .fixed{color:#7c7}.planned{color:#dc6}.failed{color:#e66}""" % THUMB_H
 
@@ -199,7 +200,11 @@ def _region_rows(stage: dict[str, Any]) -> str:
         cells.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in vals) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("#", "label", "score", "repainted", "reason", "original",
                                                "candidates", "prompt"))
-    return f"<table><tr>{head}</tr>{''.join(cells)}</table>" if cells else "<p>no regions</p>"
+    # issue 14 (keep-and-pick): the kept candidates side by side, original first
+    sheets = "".join(f'<div>region {int(r["index"])}: <img class=cands src="../{html.escape(r["candidates_sheet"])}" '
+                     f'alt="candidates of region {int(r["index"])}"></div>'
+                     for r in stage["regions"] if isinstance(r.get("candidates_sheet"), str))
+    return f"<table><tr>{head}</tr>{''.join(cells)}</table>{sheets}" if cells else "<p>no regions</p>"
 
 
 def render_html(rows: list[Row], title: str) -> str:

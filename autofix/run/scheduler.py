@@ -235,6 +235,11 @@ class Scheduler:
         img.plan = step.prepare(self.runner.backends, index, stage, img.image,
                                 prompts=self.runner.image_prompts(img.rel), where=str(img.rel), info=img.info,
                                 dry_run=self.options.dry_run, timings=img.timings)
+        if not self.options.dry_run:  # issue 14: the user's picks win over best-of-N; --keep-candidates
+            from .pick import picks_for
+
+            img.plan.picks = picks_for(self.store.meta, img.rel, img.keys[index])
+            img.plan.keep_candidates = self.options.keep_candidates
 
     def _composite(self, win: _Window) -> None:
         self._each([img for img in win.active() if img.plan is not None], self._composite_one)
@@ -246,6 +251,11 @@ class Scheduler:
         after, record = step.composite(self.runner.backends, plan, before, img.results, img.timings)
         union = step.union_mask(plan.regions, before.shape[:2])
         record.key = img.keys[plan.index]
+        if plan.kept and not self.options.dry_run:  # issue 14: kept candidates, written before the stage commits
+            from .pick import note_candidates, write_files
+
+            self.writer.submit(write_files, note_candidates(self.store.meta, img.rel, plan, record))
+            plan.kept = []
         self._tile(img, record, before, union, after)
         if not self.options.dry_run:
             record.image_sha256 = pixels_sha256(after)

@@ -26,7 +26,7 @@ from .backends import Backends
 from .composite import blend_window, cut_crop, paste_crop_into
 from .prompts import region_prompts
 from .records import RegionRecord, StageRecord
-from .select import choose
+from .select import Choice, choose
 
 
 @dataclass
@@ -51,6 +51,24 @@ class StagePlan:
     frames: list[WholeFrame | None] = field(default_factory=list)
     #: regions planned but not sent to the inpainter (``crop.guide_size``), with the reason
     skipped: dict[int, str] = field(default_factory=dict)
+    #: keep-and-pick (issue 14): the user's picks (region index -> candidate index) that
+    #: override best-of-N, and whether to keep every candidate (filled into ``kept``)
+    picks: dict[int, int] = field(default_factory=dict)
+    keep_candidates: bool = False
+    kept: list["KeptRegion"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeptRegion:
+    """A region's candidates as composited (``--keep-candidates``): each at the crop's
+    processing size, the soft mask under the crop box, and the windows best-of-N saw
+    (original first, then each candidate blended in), for the side-by-side sheet."""
+
+    region: int
+    box: tuple[int, int, int, int]
+    candidates: tuple[np.ndarray, ...]
+    soft_box: np.ndarray
+    windows: tuple[np.ndarray, ...]
 
 
 def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarray, *, prompts: Any = None,
@@ -131,16 +149,38 @@ def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list
         candidates = tuple(unfill_canvas(c, frame) for c in result.candidates) if frame else result.candidates
         blocked = result.info.get("blocked") or ("nothing to fill at crop size" if result.info.get("skipped")
                                                  else None)
-        choice = None if blocked else choose(scorer, plan.stage.label, *_scored(plan.stage, out, region, candidates))
+        scored = _scored(plan.stage, out, region, candidates)
+        choice = None if blocked else choose(scorer, plan.stage.label, *scored)
+        picked = plan.picks.get(i)
+        if choice is not None and picked is not None and 0 <= picked < len(candidates):  # the user's pick wins
+            choice = Choice(picked, choice.original_score, choice.scores, f"picked by user: candidate {picked}")
+        else:
+            picked = None
+        if plan.keep_candidates and not blocked:
+            plan.kept.append(_kept(i, region, out, candidates, scored))
         keep = choice is not None and choice.index is not None
         if keep:
             out = image.copy() if out is image else out  # one copy per stage, regions pasted in place
             paste_crop_into(out, candidates[choice.index], region.soft_mask, region.crop)
         reason = f"not repainted: {blocked}" if blocked else ("" if keep else choice.reason)
-        records.append(RegionRecord.of(region, plan.stage, repainted=keep, reason=reason, seed=job.seed,
-                                       choice=choice, info=result.info, prompt=job.prompt,
-                                       negative_prompt=job.negative_prompt))
+        rec = RegionRecord.of(region, plan.stage, repainted=keep, reason=reason, seed=job.seed,
+                              choice=choice, info=result.info, prompt=job.prompt, negative_prompt=job.negative_prompt)
+        if picked is not None:
+            rec.chosen_candidate, rec.picked_by = picked, "user"
+            rec.candidate_scores = rec.candidate_scores if rec.candidate_scores is not None else []
+        records.append(rec)
     return out, records
+
+
+def _kept(i: int, region: PlannedRegion, image: np.ndarray, candidates: tuple[np.ndarray, ...],
+          scored: tuple[np.ndarray, tuple[np.ndarray, ...]]) -> KeptRegion:
+    x0, y0, x1, y1 = region.crop.box
+    original, windows = scored
+    if original.size == 0:  # one candidate: not scored, so the windows were not made
+        original = _window(image, region)
+        windows = tuple(blend_window(image, c, region.soft_mask, region.crop) for c in candidates)
+    return KeptRegion(i, region.crop.box, tuple(candidates), np.ascontiguousarray(region.soft_mask[y0:y1, x0:x1]),
+                      (original, *windows))
 
 
 def _scored(stage: StageConfig, image: np.ndarray, region: PlannedRegion, candidates: tuple[np.ndarray, ...]
