@@ -110,8 +110,11 @@ class _Walker:
             isinstance(v, str) if kind == "str" else isinstance(v, (int, float)) and not isinstance(v, bool))]
         if len(scalars) == 1 and len(inputs) <= 3:
             return scalars[0]
-        if ctype == "Reroute" or (len(inputs) == 1 and link_of(next(iter(inputs.values()))) is not None):
-            return self.value(next(iter(inputs.values())), kind, depth + 1, seen)
+        if len(inputs) == 1:  # reroutes and pass-through nodes, not nodes that compute (GetImageSize)
+            (only_key, only), = inputs.items()
+            if link_of(only) is not None and (only_key in ("", "*", "input", "value", "any", "anything", name)
+                                              or "reroute" in ctype.lower()):
+                return self.value(only, kind, depth + 1, seen, name)
         return None
 
     def _concat(self, inputs: dict[str, Any], depth: int, seen: frozenset[str]) -> str | None:

@@ -140,8 +140,8 @@ def read_comfyui(fields: Fields, generator: str = "ComfyUI") -> GenerationInfo |
         generator=generator, reader=f"comfyui-{kind} ({origin})", steps=result.steps, sampler=result.sampler,
         scheduler=result.scheduler, cfg=result.cfg, width=result.width, height=result.height,
         model=result.model, loras=tuple(result.loras),
-        note="" if result.prompt else "ComfyUI: the positive prompt comes from no text autofix can follow "
-                                      "(e.g. an LLM node's output): no prompt inherited")
+        note="" if result.prompt else "ComfyUI: no text reaches the sampler's positive input (image "
+                                      "conditioning, a zeroed or computed prompt): no prompt inherited")
 
 
 def read_civitai(doc: dict[str, Any], origin: str) -> GenerationInfo:
