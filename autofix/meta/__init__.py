@@ -4,6 +4,27 @@ and writing autofix's own record back without damaging anyone else's.
 
 Metadata is untrusted: it is only parsed as text/JSON with size caps; nothing in it is
 executed or used as a path.
+
+Readers (``reader`` names what produced a record): ``a1111-infotext`` (A1111, Forge and its
+forks, reForge, SD.Next, Fooocus' A1111 scheme, Civitai, Stability Matrix, ComfyUI saver
+nodes; PNG ``parameters``, EXIF UserComment in UNICODE UTF-16 of either byte order / ASCII,
+JPEG COM, and A1111 "stealth" alpha-channel info), ``comfyui-api`` / ``comfyui-workflow``
+(API ``prompt`` graph, else the UI ``workflow``; from PNG chunks, WebP EXIF ``prompt:`` /
+``workflow:`` fields, UserComment/COM JSON), ``swarmui-json``, ``fooocus-json``,
+``ruined-fooocus-json``, ``invokeai-metadata`` / ``invokeai-sd-metadata`` / ``invokeai-dream``,
+``novelai-json`` (PNG ``Comment``, WebP UserComment), ``civitai-json`` (orchestration graph +
+``extraMetadata``), ``tensorart-json``, ``stability-matrix-json``, ``hf-space-json``,
+``easydiffusion-json``, ``draw-things-json`` (XMP).
+
+Why hand-written rather than ``sd-parsers`` (PyPI, MIT, last release 2025-03): it was
+weighed and its test fixtures are used here, but it covers A1111/ComfyUI/Fooocus/InvokeAI/
+NovelAI only (no SwarmUI, Ruined Fooocus, Civitai orchestration, TensorArt, Stability
+Matrix, ComfyUI WebP EXIF fields, UI-only workflows), needs both ComfyUI chunks, keeps
+module-global caches keyed by ``id(image)`` (not thread-safe; autofix loads images on worker
+threads), decodes through Pillow images rather than bytes, and has no notion of "unknown:
+inherit nothing". The formats themselves are small; the readers here are tested on real
+files from two public fixture sets (tests/data/generators) and checked against one of
+those projects' own expected values.
 """
 
 from __future__ import annotations
