@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 EXIT_FAILURES = 3
-_KEYS = ("generator", "prompt", "negative_prompt", "seed", "steps", "sampler", "cfg", "size", "model", "loras", "reader")
+_KEYS = ("generator", "prompt", "negative_prompt", "seed", "steps", "sampler", "cfg", "size", "model", "loras",
+         "reader")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

@@ -81,7 +81,8 @@ def prompt_lora_requests(*texts: str) -> list[LoraRequest]:
     return list(seen.values())
 
 
-def lora_dirs(model_path: str | os.PathLike[str] | None = None, extra: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
+def lora_dirs(model_path: str | os.PathLike[str] | None = None,
+              extra: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
     """Folders searched for LoRA files, existing ones only, in search order."""
     candidates: list[Path] = [Path(p) for p in extra]
     env = os.environ.get("AUTOFIX_LORA_DIRS", "")

@@ -120,7 +120,8 @@ def chunk_prompt(tokenizer: Any, text: str, chunk_tokens: int = CHUNK_TOKENS,
     """``(chunks, token count)`` of ``text`` (tags already stripped) for ``tokenizer``."""
     bos, eos, pad, comma = _special(tokenizer)
     parsed = parse_attention(text)
-    tokenized = tokenizer([t for t, _ in parsed], truncation=False, add_special_tokens=False, verbose=False)["input_ids"]
+    tokenized = tokenizer([t for t, _ in parsed], truncation=False, add_special_tokens=False,
+                          verbose=False)["input_ids"]
     chunks: list[Chunk] = []
     ids: list[int] = []
     weights: list[float] = []

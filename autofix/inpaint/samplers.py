@@ -169,5 +169,6 @@ def scheduler_name(name: str | None, schedule: str | None = None, *, nearest: bo
         raise ConfigError(f"scheduler {name!r}: diffusers' {_BASE[base][0]} has no {sched.replace('_', ' ')} "
                           f"schedule; choose one of: {', '.join(k for k in SCHEDULERS if k.startswith(base))}")
     if base == "dpm++_sde" and importlib.util.find_spec("torchsde") is None:
-        raise ConfigError(f"scheduler {name!r} (DPMSolverSDEScheduler) needs the torchsde package: pip install torchsde")
+        raise ConfigError(f"scheduler {name!r} (DPMSolverSDEScheduler) needs the torchsde package: "
+                          "pip install torchsde")
     return key

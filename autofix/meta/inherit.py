@@ -106,6 +106,7 @@ def inherited_summary(params: Any, info: GenerationInfo | None) -> str:
     if str(params.scheduler or "").lower() == "image":
         key, source = resolve_sampler("image", info)
         parts.append(f"sampler {key or 'model default'} ({source})")
-    if info is not None and info.found and ("{prompt}" in params.prompt or "{negative_prompt}" in params.negative_prompt):
+    templated = "{prompt}" in params.prompt or "{negative_prompt}" in params.negative_prompt
+    if info is not None and info.found and templated:
         parts.append(f"prompt from {info.generator or info.source} ({info.reader})")
     return "inherited: " + "; ".join(parts) if parts else ""

@@ -20,8 +20,6 @@ from .containers import Fields
 from .infotext import a1111_read, looks_like_infotext, size_of, tolerant_settings
 from .model import MAX_TEXT, GenerationInfo, Lora
 
-_A1111_SAMPLER_KEYS = ("Sampler",)
-
 
 def _loads(text: str) -> Any:
     if not text or len(text) > MAX_TEXT:
@@ -154,7 +152,8 @@ def read_civitai(doc: dict[str, Any], origin: str) -> GenerationInfo:
     g = graph or comfy.ComfyResult()
     prompt = _text(extra.get("prompt")) if "prompt" in extra else g.prompt
     return GenerationInfo(
-        prompt=prompt, negative_prompt=_text(extra.get("negativePrompt")) if "negativePrompt" in extra else g.negative_prompt,
+        prompt=prompt,
+        negative_prompt=_text(extra.get("negativePrompt")) if "negativePrompt" in extra else g.negative_prompt,
         seed=_int(extra.get("seed")) if _int(extra.get("seed")) is not None else g.seed, settings=_scalars(extra),
         source="civitai", generator="Civitai", reader=f"civitai-json ({origin})",
         steps=_int(extra.get("steps")) or g.steps, sampler=_str(extra.get("sampler")) or g.sampler,
@@ -180,7 +179,8 @@ def read_swarmui(doc: dict[str, Any], origin: str) -> GenerationInfo:
     version = p.get("swarm_version")
     return GenerationInfo(
         prompt=prompt, negative_prompt=_text(p.get("negativeprompt")), seed=_int(p.get("seed")),
-        settings=_scalars(p), source="swarmui", generator="SwarmUI" + (f" {version}" if isinstance(version, str) else ""),
+        settings=_scalars(p), source="swarmui",
+        generator="SwarmUI" + (f" {version}" if isinstance(version, str) else ""),
         reader=f"swarmui-json ({origin})", steps=_int(p.get("steps")), sampler=_str(p.get("sampler")),
         scheduler=_str(p.get("scheduler")), cfg=_float(p.get("cfgscale")), width=_int(p.get("width")),
         height=_int(p.get("height")), model=_str(p.get("model")), loras=tuple(comfy._dedupe(loras)))
@@ -212,7 +212,8 @@ def read_fooocus(doc: dict[str, Any], origin: str) -> GenerationInfo:
         reader=f"fooocus-json ({origin})", steps=_int(doc.get("steps")), sampler=_str(doc.get("sampler")),
         scheduler=_str(doc.get("scheduler")), cfg=_float(doc.get("guidance_scale")),
         width=size[0] if size else _int(doc.get("width")), height=size[1] if size else _int(doc.get("height")),
-        model=_str(doc.get("base_model")) or _str(doc.get("base_model_name")), loras=tuple(_fooocus_loras(doc.get("loras"))))
+        model=_str(doc.get("base_model")) or _str(doc.get("base_model_name")),
+        loras=tuple(_fooocus_loras(doc.get("loras"))))
 
 
 def read_ruined_fooocus(doc: dict[str, Any], origin: str) -> GenerationInfo:
@@ -283,7 +284,8 @@ def read_tensorart(doc: dict[str, Any], fields: Fields) -> GenerationInfo:
         if isinstance(doc.get("models"), list) else []
     return GenerationInfo(
         prompt=_text(doc.get("prompt")), negative_prompt=_text(doc.get("negativePrompt")), seed=seed,
-        settings=_scalars(doc), source="json", generator="TensorArt", reader=f"tensorart-json ({fields.where('generation_data')})",
+        settings=_scalars(doc), source="json", generator="TensorArt",
+        reader=f"tensorart-json ({fields.where('generation_data')})",
         steps=_int(doc.get("steps")), sampler=_str(doc.get("ksamplerName")) or _str(doc.get("samplerName")),
         scheduler=_str(doc.get("schedule")), cfg=_float(doc.get("cfgScale")), width=_int(doc.get("width")),
         height=_int(doc.get("height")), model=_str(base.get("modelFileName")) or _str(base.get("label")),
@@ -354,7 +356,7 @@ def read_invokeai(fields: Fields) -> GenerationInfo | None:
         image = doc["image"]
         prompt = image.get("prompt")
         if isinstance(prompt, list):
-            prompt = " ".join(p.get("prompt", "") for p in prompt if isinstance(p, dict) and isinstance(p.get("prompt"), str))
+            prompt = " ".join(p["prompt"] for p in prompt if isinstance(p, dict) and isinstance(p.get("prompt"), str))
         positive, negative = _split_invoke_prompt(prompt if isinstance(prompt, str) else "")
         version = doc.get("app_version")
         return GenerationInfo(
