@@ -55,3 +55,21 @@ def test_info_escapes_control_characters_from_metadata(capsys, tmp_path):
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "red" in out
+
+
+def test_info_json_escapes_bidi_and_deep_json_is_safe(capsys, tmp_path):
+    from io import BytesIO
+
+    from PIL import Image, PngImagePlugin
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", "a \u202ecat\u202c\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, X: " + "[" * 5000)
+    meta.add_text("prompt", "{" + '"a":' * 20000 + "1")
+    buf = BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "PNG", pnginfo=meta)
+    path = tmp_path / "bidi.png"
+    path.write_bytes(buf.getvalue())
+    assert main(["info", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\u202e" not in out and "\\u202e" in out
+    assert json.loads(out)["prompt"] == "a \u202ecat\u202c"

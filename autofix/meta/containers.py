@@ -274,7 +274,7 @@ def _add_user_comment(fields: Fields, text: str, origin: str = "exif:UserComment
     if text.startswith("{"):
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             doc = None
         if isinstance(doc, dict):
             # A JSON object of chunk-like entries: {"prompt": {...}, "workflow": {...}} (ComfyUI

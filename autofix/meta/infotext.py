@@ -99,7 +99,7 @@ def tolerant_settings(last_line: str) -> dict[str, object]:
             try:
                 value, end = decoder.raw_decode(last_line, pos)
                 pos = end
-            except ValueError:
+            except (ValueError, RecursionError):
                 end = last_line.find(",", pos)
                 end = n if end < 0 else end
                 value, pos = last_line[pos:end].strip(), end
