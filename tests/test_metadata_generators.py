@@ -392,3 +392,23 @@ def test_easy_diffusion_draw_things_and_json_in_jpeg_comments(tmp_path):
     Image.new("RGB", (4, 4)).save(buf, "JPEG", comment=json.dumps({"prompt": graph, "workflow": {}}).encode())
     info = read_info(read_fields(buf.getvalue()))
     assert (info.prompt, info.seed, info.reader) == ("a knight", 5, "comfyui-api (jpeg:COM)")
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "AVIF"])
+def test_other_containers_read_through_pillow(fmt):
+    """Forge can save AVIF; A1111's UserComment is read from any container Pillow opens."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from autofix.meta import read_info
+
+    exif = Image.Exif()
+    exif[0x8769] = {0x9286: b"UNICODE\x00" + "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3".encode("utf-16-be")}
+    buf = BytesIO()
+    try:
+        Image.new("RGB", (8, 8)).save(buf, fmt, exif=exif.tobytes())
+    except (KeyError, OSError) as exc:
+        pytest.skip(f"Pillow cannot write {fmt} here: {exc}")
+    info = read_info(read_fields(buf.getvalue()))
+    assert (info.prompt, info.seed, info.reader) == ("a cat", 3, "a1111-infotext (exif:UserComment)")

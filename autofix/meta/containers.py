@@ -121,7 +121,35 @@ def read_fields(data: bytes) -> Fields:
         return _jpeg_fields(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_fields(data)
-    raise MetadataFileError("not a PNG, JPEG or WebP file")
+    return _pillow_fields(data)
+
+
+def _pillow_fields(data: bytes) -> Fields:
+    """Other formats Pillow opens (AVIF, HEIF with a plugin, TIFF, GIF): their EXIF, XMP and
+    comment, read from the header without decoding pixels."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fields = Fields(container=str(im.format or "").lower())
+            exif = im.info.get("exif")
+            if not isinstance(exif, bytes):
+                try:
+                    exif = im.getexif().tobytes() if len(im.getexif()) else None
+                except Exception:  # noqa: BLE001 - a plugin's EXIF reader may raise anything
+                    exif = None
+            add_exif(fields, exif)
+            xmp = im.info.get("xmp")
+            if isinstance(xmp, bytes):
+                fields.put("XML:com.adobe.xmp", _utf8(xmp), f"{fields.container}:XMP")
+            comment = im.info.get("comment")
+            if isinstance(comment, bytes):
+                fields.put("jpeg_comment", _utf8(comment), f"{fields.container}:comment")
+            return fields
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise MetadataFileError("not an image file autofix can read metadata from") from exc
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
