@@ -60,7 +60,9 @@ class BatchSummary:
         if before:  # an unchanged image was repainted by an earlier run, not by this one
             tally += (f"; the unchanged ones were done by an earlier run ({sum(o.regions for o in before)} region(s), "
                       f"{sum(o.repainted for o in before)} repainted then)")
-        out = [f"{len(self.outcomes)} image(s) in {self.elapsed:.1f}s: {head or 'nothing to do'}{tally}"]
+        rate = (f" [{len(self.outcomes) / self.elapsed:.2f} images/s, "
+                f"{sum(o.repainted for o in now) / self.elapsed:.2f} regions/s]") if self.elapsed > 0 else ""
+        out = [f"{len(self.outcomes)} image(s) in {self.elapsed:.1f}s{rate}: {head or 'nothing to do'}{tally}"]
         out += self.backend_lines
         out += [f"  failed: {o.detail}" for o in self.outcomes if o.status == "failed"]
         if any(NO_MODEL_REASON in o.not_repainted_reason for o in self.outcomes):
@@ -100,10 +102,12 @@ def _backend_lines(runner: ImageRunner) -> list[str]:
 
 def run_folder(inp: str | Path, out: str | Path, config: RunConfig, options: RunOptions | None = None,
                on_image: Callable[[ImageOutcome], None] | None = None, progress: bool = True,
-               prompts: dict[str, Any] | None = None) -> BatchSummary:
+               prompts: dict[str, Any] | None = None, ray: Any = None) -> BatchSummary:
     """Fix every image under ``inp`` into ``out``. ``prompts`` maps relative paths to user
-    boxes/clicks for ``prompt`` stages (object removal). Raises AutofixError/ValueError for fatal
-    problems (bad folders, lock held); per-image problems become ``failed`` outcomes."""
+    boxes/clicks for ``prompt`` stages (object removal). ``ray``: a
+    :class:`~.ray_engine.RayOptions` runs the windows on Ray instead of this process. Raises
+    AutofixError/ValueError for fatal problems (bad folders, lock held); per-image problems
+    become ``failed`` outcomes."""
     inp, out = Path(inp), Path(out)
     if not inp.exists():
         raise AutofixError(f"{inp}: no such file or folder")
@@ -116,21 +120,28 @@ def run_folder(inp: str | Path, out: str | Path, config: RunConfig, options: Run
     try:
         runner = ImageRunner(config, store, input_root(inp), Backends(config), options or RunOptions(), prompts)
         runner.backends.prepare(runner.options.dry_run)
-        return _run_locked(rels, runner, on_image, progress)
+        return _run_locked(rels, runner, on_image, progress, ray)
     finally:
         store.release_lock()
 
 
 def _run_locked(rels: list[Path], runner: ImageRunner, on_image: Callable[[ImageOutcome], None] | None,
-                progress: bool) -> BatchSummary:
+                progress: bool, ray: Any = None) -> BatchSummary:
     from tqdm import tqdm
 
     store = runner.store
-    begin_run(store, runner.config, runner.input_root, images=len(rels), dry_run=runner.options.dry_run)
+    begin_run(store, runner.config, runner.input_root, images=len(rels), dry_run=runner.options.dry_run,
+              engine="ray" if ray is not None else "local")
     summary, t0 = BatchSummary(), time.perf_counter()
     bar = tqdm(total=len(rels), unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        for outcome in runner.run_many(rels):
+        if ray is not None:
+            from .ray_engine import run_many as ray_run_many
+
+            outcomes = ray_run_many(runner, rels, ray)
+        else:
+            outcomes = runner.run_many(rels)
+        for outcome in outcomes:
             bar.set_postfix_str(show_path(outcome.rel.as_posix())[-40:], refresh=False)
             bar.update(1)
             outcome.image = None  # keep memory flat over big folders

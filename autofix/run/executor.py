@@ -141,12 +141,13 @@ class ImageRunner:
                             repainted=sum(s.get("repainted", 0) for s in stages))
 
     # -- runs ---------------------------------------------------------------------------
-    def run_many(self, rels: Iterable[Path]) -> Iterator[ImageOutcome]:
+    def run_many(self, rels: Iterable[Path], inpaint: Any = None) -> Iterator[ImageOutcome]:
         """Process inputs (relative to the input root) stage-major in windows; yields one
-        outcome per input as each window finishes. Never raises for a bad input."""
+        outcome per input as each window finishes. Never raises for a bad input. ``inpaint``
+        replaces the local inpainter call (see :class:`~.scheduler.Scheduler`)."""
         from .scheduler import Scheduler
 
-        yield from Scheduler(self).run([Path(r) for r in rels])
+        yield from Scheduler(self, inpaint).run([Path(r) for r in rels])
 
     def run(self, rel: Path) -> ImageOutcome:
         """Process one input (see :meth:`run_many`)."""
@@ -178,9 +179,11 @@ class ImageRunner:
         return current, records
 
 
-def inpaint_plans(backends: Backends, plans: list[step.StagePlan]) -> list[list[Any] | None]:
+def inpaint_plans(backends: Backends, plans: list[step.StagePlan], call: Any = None) -> list[list[Any] | None]:
     """Inpaint the jobs of every plan, one inpainter call per inpainter for all of them;
-    returns each plan's results (None for plans with no jobs)."""
+    returns each plan's results (None for plans with no jobs). ``call(name, jobs)`` runs
+    the inpainter registered as ``name`` (default: this process's, from ``backends``)."""
+    call = call or (lambda name, jobs: backends.inpainter(name).inpaint(jobs))
     out: list[list[Any] | None] = [None] * len(plans)
     by_name: dict[str, list[int]] = {}
     for i, plan in enumerate(plans):
@@ -188,7 +191,7 @@ def inpaint_plans(backends: Backends, plans: list[step.StagePlan]) -> list[list[
             by_name.setdefault(plan.inpainter, []).append(i)
     for name, members in by_name.items():
         jobs = [job for i in members for job in plans[i].jobs]
-        results = backends.inpainter(name).inpaint(jobs)
+        results = call(name, jobs)
         start = 0
         for i in members:
             n = len(plans[i].jobs)

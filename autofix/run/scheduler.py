@@ -75,8 +75,11 @@ class _Window:
 class Scheduler:
     """Runs inputs through an :class:`~.executor.ImageRunner`'s stages, stage-major in windows."""
 
-    def __init__(self, runner: ImageRunner) -> None:
+    def __init__(self, runner: ImageRunner, inpaint: Any = None) -> None:
+        """``inpaint(plans) -> results per plan`` replaces the local inpainter call (the Ray
+        engine sends the jobs to model-holding actors); default :func:`~.executor.inpaint_plans`."""
         self.runner = runner
+        self._inpaint_plans = inpaint or (lambda plans: inpaint_plans(runner.backends, plans))
         self.options = runner.options
         self.config = runner.config
         self.store = runner.store
@@ -130,7 +133,7 @@ class Scheduler:
         pending = [img for img in win.active() if img.plan is not None and img.plan.jobs]
         t = time.perf_counter()
         try:
-            for img, res in zip(pending, inpaint_plans(self.runner.backends, [i.plan for i in pending])):
+            for img, res in zip(pending, self._inpaint_plans([i.plan for i in pending])):
                 img.results = res
         except Exception:  # noqa: BLE001 - isolate the image(s) at fault
             if len(pending) == 1:
@@ -138,7 +141,7 @@ class Scheduler:
             else:
                 for img in pending:
                     try:
-                        img.results = inpaint_plans(self.runner.backends, [img.plan])[0]
+                        img.results = self._inpaint_plans([img.plan])[0]
                     except Exception:  # noqa: BLE001
                         self._fail(img, *_exc_info())
         share = (time.perf_counter() - t) / max(1, sum(len(i.plan.jobs) for i in pending))
