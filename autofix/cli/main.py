@@ -106,6 +106,20 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
                         "(default: --max-batch with a diffusion model, 4 otherwise; outputs do not depend on it)")
 
 
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    """``--engine`` and its Ray options (``fix`` and ``remove``; ``watch`` runs locally)."""
+    e = p.add_argument_group("engine")
+    e.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default): this process; ray: windows as Ray tasks, inpainting on model-holding "
+                        "actors (input/output on a filesystem every node sees; see README)")
+    e.add_argument("--ray-address", metavar="ADDR",
+                   help="with --engine ray: join this cluster (e.g. ray://head:10001); default: start a local Ray")
+    e.add_argument("--gpus-per-worker", type=float, default=1.0, metavar="G",
+                   help="with --engine ray: GPUs per inpainting actor (default 1; one actor per G GPUs)")
+    e.add_argument("--cpu-workers", type=int, metavar="N",
+                   help="with --engine ray: windows in flight at once (default: the cluster's CPUs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="autofix", description="Repair faces, hands and stray objects in images.")
@@ -119,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--dry-run", action="store_true", help="detect and plan; draw the plans; inpaint nothing")
     fix.add_argument("--no-report", action="store_true", help="skip the HTML report / contact sheet at the end")
     _add_config_args(fix, "faces+hands")
+    _add_engine_args(fix)
     watch = sub.add_parser("watch", help="fix images as they land in a folder (A1111, ComfyUI, Fooocus outputs)")
     watch.add_argument("input", type=Path, help="the folder a generator writes into (watched recursively)")
     watch.add_argument("-o", "--output", type=Path, required=True, help="output folder (mirrors the watched tree)")
@@ -141,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--dry-run", action="store_true", help="build and draw the masks; inpaint nothing")
     remove.add_argument("--no-report", action="store_true", help="skip the HTML report / contact sheet at the end")
     _add_config_args(remove, "remove")
+    _add_engine_args(remove)
     models = sub.add_parser("models", help="known models: list, verify, pull; make an inpainting checkpoint")
     msub = models.add_subparsers(dest="models_command", required=True)
     mlist = msub.add_parser("list", help="the manifest and where each file is (or should be put)")
@@ -224,6 +240,22 @@ def cmd_fix(args: argparse.Namespace) -> int:
     return _run_fix(args, "faces+hands")
 
 
+def _ray_options(args: argparse.Namespace) -> Any:
+    """The Ray engine's options, or None for the local engine (validated first)."""
+    if getattr(args, "engine", "local") != "ray":
+        for flag, value in (("--ray-address", args.ray_address), ("--cpu-workers", args.cpu_workers)):
+            if value is not None:
+                raise ValueError(f"{flag} needs --engine ray")
+        return None
+    if args.gpus_per_worker <= 0:
+        raise ValueError(f"--gpus-per-worker must be > 0, is {args.gpus_per_worker}")
+    if args.cpu_workers is not None and args.cpu_workers < 1:
+        raise ValueError(f"--cpu-workers must be >= 1, is {args.cpu_workers}")
+    from ..run.ray_engine import RayOptions
+
+    return RayOptions(args.ray_address, args.gpus_per_worker, args.cpu_workers)
+
+
 def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, Any] | None = None) -> int:
     from ..run.batch import run_folder
     from ..run.executor import RunOptions
@@ -236,7 +268,7 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
                          keep_candidates=args.keep_candidates,
                          report=not (args.no_report or args.dry_run))
     summary = run_folder(args.input, args.output, config, options, on_image=lambda o: _print_outcome(o, args.json),
-                         progress=not (args.quiet or args.json), prompts=prompts)
+                         progress=not (args.quiet or args.json), prompts=prompts, ray=_ray_options(args))
     page, report_error = None, None
     if not (args.no_report or args.dry_run or summary.interrupted):
         page, report_error = _auto_report(args.output)
