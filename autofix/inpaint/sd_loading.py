@@ -371,13 +371,6 @@ def inspect_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> tuple
     return _family_from_shapes(shapes, path)
 
 
-def check_pickle_allowed(path: Path, allow_pickle: bool) -> None:
-    """The pickle policy (:func:`autofix.modelfiles.trust.check_pickle`) for a pickle-format file;
-    ``allow_pickle=False`` means "not given" (``$AUTOFIX_ALLOW_PICKLE`` decides)."""
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        trust.check_pickle(path, trust.flag(allow_pickle))
-
-
 def _family_from_shapes(shapes: dict[str, tuple[int, ...]], path: Path) -> tuple[str, int]:
     if _UNET_IN not in shapes and "unet.conv_in.weight" in shapes:
         raise UnsupportedModel(
@@ -479,7 +472,7 @@ def load_pipeline(source: ResolvedModel, *, dtype: Any = None, allow_pickle: boo
 def _load_single_file(source: ResolvedModel, dtype: Any, allow_pickle: bool) -> Any:
     from diffusers import StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
 
-    check_pickle_allowed(source.path, allow_pickle)
+    trust.check_pickle(source.path, trust.flag(allow_pickle))  # allow_pickle False: the environment decides
     config = source.config_dir
     assert config is not None
     cls = StableDiffusionXLInpaintPipeline if source.family == "sdxl" else StableDiffusionInpaintPipeline

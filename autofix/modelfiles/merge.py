@@ -473,12 +473,6 @@ def compute_tensor(item: PlanItem, models: dict[str, Checkpoint], multiplier: fl
 # ------------------------------------------------------------------------------- writing
 
 
-def checkpoint_sha256(ckpt: Checkpoint, progress: bool = False, label: str = "") -> str:
-    """The input's identity hash: :func:`autofix.modelfiles.identity.model_sha256` of its file
-    or folder (the same value sidecars and stage keys record)."""
-    return model_sha256(ckpt.path, progress, label)
-
-
 Group = tuple[Path, str, list[PlanItem]]  # output file, key prefix to strip, its items
 
 
@@ -691,7 +685,7 @@ def make_inpaint(
         _check_args(paths, out, float(multiplier), layout)
         items, dropped = plan_merge(models, layout, fp16)
         inputs = {
-            r: {"path": str(m.path), "kind": m.kind, "sha256": checkpoint_sha256(m, progress, r)}
+            r: {"path": str(m.path), "kind": m.kind, "sha256": model_sha256(m.path, progress, r)}
             for r, m in models.items()
         }
         rules = _rules_of(items, dropped)
