@@ -147,6 +147,33 @@ class RegionPrompt(_Strict):
         return self
 
 
+class ControlNetUnit(_Strict):
+    """One ControlNet on a stage's crops (diffusion inpainter only; see autofix.inpaint.controlnet).
+
+    ``model``: a diffusers ControlNet folder or a single ``.safetensors`` (A1111
+    ``models/ControlNet``, ComfyUI ``models/controlnet``) for the base model's family.
+    ``type``: the control image, built from each crop: ``inpaint``, ``tile``, ``canny``,
+    ``openpose`` (the region's MediaPipe landmarks); ``depth``/``lineart``/``softedge`` need an
+    annotator model autofix does not ship and are refused. ``weight`` is the conditioning
+    scale, ``start``/``end`` the fraction of the steps it guides.
+    """
+
+    model: str
+    type: Literal["inpaint", "tile", "canny", "openpose", "depth", "lineart", "softedge"] = "inpaint"
+    weight: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
+    start: Unit = 0.0
+    end: Unit = 1.0
+
+    @model_validator(mode="after")
+    def _usable(self) -> "ControlNetUnit":
+        if self.type in ("depth", "lineart", "softedge"):
+            raise ValueError(f"control type {self.type!r} needs an annotator model autofix does not ship; "
+                             "use inpaint, tile, canny or openpose")
+        if self.start >= self.end:
+            raise ValueError(f"control start ({self.start}) must be below end ({self.end})")
+        return self
+
+
 class InpaintParams(_Strict):
     """Per-stage inpainting parameters. Generative backends use all; classical ones ignore text.
 
@@ -169,6 +196,8 @@ class InpaintParams(_Strict):
     #: sampler in A1111/ComfyUI/InvokeAI spelling ("DPM++ 2M Karras"), "image" for the
     #: generation's own, or None for the model's default (see autofix.inpaint.samplers).
     scheduler: str | None = None
+    #: ControlNets guiding this stage's crops (diffusion inpainter only), applied together.
+    controlnet: list[ControlNetUnit] = []
 
     @model_validator(mode="after")
     def _denoises(self) -> "InpaintParams":

@@ -70,6 +70,16 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
                    "'image': the one the image was generated with (default: the model's own)")
     m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"],
                    help="what the masked area starts from (default: original; remove: fill)")
+    c = p.add_argument_group("controlnet (diffusion model only; every stage)")
+    c.add_argument("--controlnet", action="append", metavar="PATH", help="a ControlNet: diffusers folder or "
+                   ".safetensors (A1111 models/ControlNet, ComfyUI models/controlnet); repeat for several")
+    c.add_argument("--control-type", action="append", choices=["inpaint", "tile", "canny", "openpose", "depth",
+                                                                "lineart", "softedge"],
+                   help="control image per --controlnet, in order (default: inpaint); built in: inpaint, tile, "
+                   "canny, openpose (from the MediaPipe landmarks)")
+    c.add_argument("--control-weight", type=float, metavar="W", help="conditioning scale, 0-2 (default: 1)")
+    c.add_argument("--control-start", type=float, metavar="F", help="fraction of steps where control starts (default 0)")
+    c.add_argument("--control-end", type=float, metavar="F", help="fraction of steps where control ends (default 1)")
     r = p.add_argument_group("regions")
     r.add_argument("--confidence", type=float,
                    help="minimum detector score, 0-1 (default: 0.3 hands, 0.5 faces, 0 remove)")
@@ -201,6 +211,7 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "faces+hand
 
     overrides = [f"stages.*.{key}={_yaml_scalar(getattr(args, dest))}"
                  for dest, key in _STAGE_FLAGS.items() if getattr(args, dest, None) is not None]
+    overrides += _controlnet_overrides(args)
     inpainter = {k: v for k, v in {
         "backend": args.inpainter, "model": args.model, "model_dir": args.model_dir,
         "device": args.device, "allow_pickle": args.allow_pickle or None, "max_batch": args.max_batch,
@@ -213,6 +224,25 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "faces+hand
         patch["output"] = output
     return build_config(preset=args.preset or default_preset, file=args.config, overrides=overrides + args.overrides,
                         patch=patch)
+
+
+def _controlnet_overrides(args: argparse.Namespace) -> list[str]:
+    """``--controlnet``/``--control-*`` as one ``stages.*.inpaint.controlnet=[...]`` override."""
+    paths = getattr(args, "controlnet", None) or []
+    types = getattr(args, "control_type", None) or []
+    extra = {k: getattr(args, f"control_{k}", None) for k in ("weight", "start", "end")}
+    if not paths:
+        if types or any(v is not None for v in extra.values()):
+            raise ValueError("--control-type/--control-weight/--control-start/--control-end need --controlnet PATH")
+        return []
+    if len(types) not in (0, 1, len(paths)):
+        raise ValueError(f"give one --control-type, or one per --controlnet ({len(paths)}), not {len(types)}")
+    units = []
+    for i, path in enumerate(paths):
+        unit: dict[str, Any] = {"model": path, "type": (types[i] if len(types) > 1 else (types or ["inpaint"])[0])}
+        unit.update({k: v for k, v in extra.items() if v is not None})
+        units.append(unit)
+    return [f"stages.*.inpaint.controlnet={json.dumps(units)}"]
 
 
 def _yaml_scalar(value: Any) -> str:

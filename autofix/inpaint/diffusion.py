@@ -108,11 +108,13 @@ class _Settings:
     candidates: int
     notes: tuple[str, ...] = ()
     loras: tuple[Any, ...] = ()  # ResolvedLora set of the job's prompts (batches never mix sets)
+    #: ControlNet units as (model, type, weight, start, end) (batches never mix sets)
+    controlnets: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def key(self) -> tuple[Any, ...]:
         return (self.width, self.height, self.strength, self.steps, self.cfg, self.scheduler, self.masked_content,
-                self.loras)
+                self.loras, self.controlnets)
 
 
 @dataclass
@@ -127,6 +129,7 @@ class _Item:
     prompt: str
     negative: str
     original: np.ndarray  # the job's crop as given (kept for safety-checker blocks)
+    control: tuple[np.ndarray, ...] = ()  # ControlNet control images, padded like ``image`` (float32 HxWx3)
 
 
 class DiffusionInpainter:
@@ -274,8 +277,12 @@ class DiffusionInpainter:
             )
         h, w = job.image.shape[:2]
         loras, lora_notes = self._lora_set(job)
+        controlnets = tuple((u.model, u.type, u.weight, u.start, u.end) for u in p.controlnet)
+        if len(job.params.get("control_images", ())) != len(controlnets):
+            raise ConfigError(f"inpaint job params: {len(controlnets)} ControlNet(s) but "
+                              f"{len(job.params.get('control_images', ()))} control image(s)")
         return _Settings(_up8(w), _up8(h), strength, p.steps, p.cfg, scheduler_name(p.scheduler),
-                         p.masked_content, p.candidates, notes + lora_notes, loras)
+                         p.masked_content, p.candidates, notes + lora_notes, loras, controlnets)
 
     @contextmanager
     def _lora_scope(self, loras: tuple[Any, ...]) -> Iterator[None]:
@@ -316,18 +323,50 @@ class DiffusionInpainter:
         latent_init = s.masked_content in ("latent_noise", "latent_nothing")
         with torch.no_grad(), applied(pipe, s.loras), self._lora_scope(s.loras):
             prompt_kw = self._prompt_kwargs(chunk, s.cfg)
-            ctx = _latent_init(pipe, s.masked_content, chunk) if latent_init else nullcontext()
-            with ctx, _batched_vae_encode(pipe):
-                latents = pipe(
+            run, control_kw = (self._controlnet_call(chunk, s) if s.controlnets else (pipe, {}))
+            ctx = _latent_init(run, s.masked_content, chunk) if latent_init else nullcontext()
+            with ctx, _batched_vae_encode(run):
+                latents = run(
                     image=[Image.fromarray(it.image) for it in chunk],
                     mask_image=[Image.fromarray(it.mask, mode="L") for it in chunk],
                     height=s.height, width=s.width, strength=s.strength, num_inference_steps=s.steps,
                     guidance_scale=s.cfg, generator=[torch.Generator("cpu").manual_seed(it.seed) for it in chunk],
-                    output_type="latent", **prompt_kw,
+                    output_type="latent", **prompt_kw, **control_kw,
                 ).images
             pixels = self._decode(latents)
         images = [px[: it.original.shape[0], : it.original.shape[1]] for px, it in zip(pixels, chunk)]
         return self._screen(chunk, images)
+
+    def _controlnet_call(self, chunk: list[_Item], s: _Settings) -> tuple[Any, dict[str, Any]]:
+        """The ControlNet inpainting pipeline for ``s.controlnets`` (sharing every module of the
+        base pipeline; ControlNets loaded once per path) and its call's control arguments."""
+        import torch
+        from diffusers import AutoPipelineForInpainting
+
+        from .controlnet import load_controlnet
+
+        base = self.pipeline
+        models = self.__dict__.setdefault("_controlnets", {})
+        for path, *_ in s.controlnets:
+            if path not in models:
+                models[path] = load_controlnet(path, base.unet, self.dtype).to(base.unet.device)
+                log.info("loaded ControlNet %s", path)
+        nets = [models[u[0]] for u in s.controlnets]
+        pipes = self.__dict__.setdefault("_controlnet_pipes", {})
+        key = tuple(u[0] for u in s.controlnets)
+        if key not in pipes:
+            pipes[key] = AutoPipelineForInpainting.from_pipe(base, controlnet=nets[0] if len(nets) == 1 else nets)
+        run = pipes[key]
+        run.scheduler = base.scheduler
+        images = [torch.from_numpy(np.stack([it.control[n] for it in chunk])).permute(0, 3, 1, 2).contiguous()
+                  for n in range(len(nets))]
+        one = len(nets) == 1
+        weights = [u[2] for u in s.controlnets]
+        starts, ends = [u[3] for u in s.controlnets], [u[4] for u in s.controlnets]
+        return run, {"control_image": images[0] if one else images,
+                     "controlnet_conditioning_scale": weights[0] if one else weights,
+                     "control_guidance_start": starts[0] if one else starts,
+                     "control_guidance_end": ends[0] if one else ends}
 
     def _use_scheduler(self, name: str | None) -> None:
         import diffusers
@@ -526,8 +565,11 @@ def _items(index: int, job: InpaintJob, s: _Settings) -> Iterator[_Item]:
     pad = ((0, s.height - h), (0, s.width - w))
     padded = np.pad(image, (*pad, (0, 0)), mode="edge")
     mask = np.pad(np.where(job.mask >= 128, 255, 0).astype(np.uint8), pad)
+    control = tuple(np.pad(np.asarray(c, np.float32), (*pad, (0, 0)), mode="edge")
+                    for c in job.params.get("control_images", ()))
     for k in range(s.candidates):
-        yield _Item(index, k, candidate_seed(job.seed, k), padded, mask, job.prompt, job.negative_prompt, job.image)
+        yield _Item(index, k, candidate_seed(job.seed, k), padded, mask, job.prompt, job.negative_prompt, job.image,
+                    control)
 
 
 def _prefill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -648,6 +690,9 @@ def _result(job: InpaintJob, s: _Settings, outputs: list[Any]) -> InpaintResult:
     }
     if s.notes:
         info["notes"] = list(s.notes)
+    if s.controlnets:
+        info["controlnet"] = [{"model": m, "type": t, "weight": w, "start": a, "end": b}
+                              for m, t, w, a, b in s.controlnets]
     blocked = [k for k, (_, flag) in enumerate(outputs) if flag]
     if blocked:
         info["blocked"] = "safety_checker"

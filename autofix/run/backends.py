@@ -164,9 +164,12 @@ class Backends:
                                                                      "classical_radius", "allow_pickle"})}
         else:
             inp = {"name": None, "reason": self.skip_reason(stage)}
-        return {
+        identity = {
             "stage": stage.model_dump(mode="json"),
             "detector_model": _file_identity(stage.detector.model),
             "refine_model": _file_identity(stage.detector.refine_model),
             "inpainter": inp,
         }
+        if stage.inpaint.controlnet and name == "diffusers":  # issue 14: the ControlNet files' own identity
+            identity["controlnet_models"] = [_file_identity(u.model) for u in stage.inpaint.controlnet]
+        return identity

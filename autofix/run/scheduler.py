@@ -131,6 +131,7 @@ class Scheduler:
         """Inpaint every pending crop of the window in one call per inpainter; an image whose
         crops make the inpainter fail is retried alone, so only it fails."""
         pending = [img for img in win.active() if img.plan is not None and img.plan.jobs]
+        counts = [len(img.plan.jobs) for img in pending]  # counted now: a failed image loses its plan
         t = time.perf_counter()
         try:
             for img, res in zip(pending, self._inpaint_plans([i.plan for i in pending])):
@@ -144,9 +145,9 @@ class Scheduler:
                         img.results = self._inpaint_plans([img.plan])[0]
                     except Exception:  # noqa: BLE001
                         self._fail(img, *_exc_info())
-        share = (time.perf_counter() - t) / max(1, sum(len(i.plan.jobs) for i in pending))
-        for img in pending:
-            img.timings["inpaint"] = img.timings.get("inpaint", 0.0) + share * len(img.plan.jobs)
+        share = (time.perf_counter() - t) / max(1, sum(counts))
+        for img, n in zip(pending, counts):
+            img.timings["inpaint"] = img.timings.get("inpaint", 0.0) + share * n
 
     def _outcome(self, img: _Image) -> ImageOutcome:
         if img.outcome is not None:

@@ -100,7 +100,7 @@ def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarra
         for i, (r, p) in enumerate(zip(regions, prompts_)):
             if i in plan.skipped:
                 continue
-            plan.jobs.append(_job(stage, image, r, *p, frame=frame))
+            plan.jobs.append(_job(stage, image, r, *p, frame=frame, controls=not native))
             plan.job_regions.append(i)
             plan.frames.append(frame)
     return plan
@@ -236,12 +236,19 @@ def _native(region: PlannedRegion) -> PlannedRegion:
 
 
 def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion, prompt: str, negative: str,
-         frame: WholeFrame | None = None) -> InpaintJob:
+         frame: WholeFrame | None = None, controls: bool = True) -> InpaintJob:
     crop_rgb, crop_mask = cut_crop(image, region.hard_mask, region.crop)
-    if frame is not None:  # whole picture, resize_and_fill: the picture on the model's canvas
-        crop_rgb, crop_mask = fill_canvas(crop_rgb, frame), fill_canvas(crop_mask, frame)
     p = stage.inpaint
     params = p.model_dump(mode="json", exclude={"prompt", "negative_prompt", "region_prompts"})
+    if p.controlnet and controls:  # ControlNet control images, built on the crop (issue 14)
+        from ..inpaint.controlnet import control_image, region_landmarks
+
+        hands, faces = region_landmarks(region, region.crop.box, region.crop.size)
+        params["control_images"] = [control_image(u.type, crop_rgb, crop_mask, hands, faces) for u in p.controlnet]
+        if frame is not None:
+            params["control_images"] = [fill_canvas(c, frame) for c in params["control_images"]]
+    if frame is not None:  # whole picture, resize_and_fill: the picture on the model's canvas
+        crop_rgb, crop_mask = fill_canvas(crop_rgb, frame), fill_canvas(crop_mask, frame)
     return InpaintJob(image=crop_rgb, mask=crop_mask, seed=p.seed + region.index, prompt=prompt,
                       negative_prompt=negative, params=params)
 

@@ -1,0 +1,161 @@
+"""ControlNet for the diffusion inpainter: control images built in, models loaded offline.
+
+Control images (:func:`control_image`), made on each region's crop at its processing size,
+``float32 (h, w, 3)`` in ``[0, 1]``:
+
+* ``inpaint``: the crop with the masked pixels set to ``-1`` (the ControlNet-v1.1 inpaint
+  model's convention, as diffusers' examples and A1111's ``inpaint_only`` build it);
+* ``tile``: the crop itself;
+* ``canny``: OpenCV Canny edges of the crop (thresholds 100/200, lllyasviel's defaults);
+* ``openpose``: the region's MediaPipe landmarks drawn OpenPose-style on black: a hand's 21
+  points as the 20 coloured bones and red joints of OpenPose's hand model, a face's key
+  points as white dots (the usual way to fix hand anatomy).
+
+``depth``, ``lineart`` and ``softedge`` need an annotator model autofix does not ship: a
+stage asking for one is refused when the config is read, with one line.
+
+Models (:func:`load_controlnet`): a diffusers folder (``config.json`` +
+``diffusion_pytorch_model.safetensors``) or one ``.safetensors`` file as A1111
+(``models/ControlNet``) and ComfyUI (``models/controlnet``) keep them, in original
+(``control_model.*``) or diffusers key names. A single file needs no network: its
+architecture is the base model's UNet's (a ControlNet is the UNet's encoder half), so the
+config is derived from the loaded pipeline's UNet (4 input channels).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import inspect
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, show_path
+
+#: Control types with a built-in control image (no annotator weights needed).
+BUILT_IN = ("inpaint", "tile", "canny", "openpose")
+#: Control types that need an annotator model (not shipped).
+NEEDS_ANNOTATOR = ("depth", "lineart", "softedge")
+CONTROL_TYPES = BUILT_IN + NEEDS_ANNOTATOR
+
+#: OpenPose's hand bones (MediaPipe's 21 points use the same order).
+HAND_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
+              (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20))
+
+
+def control_image(kind: str, crop_rgb: np.ndarray, crop_mask: np.ndarray,
+                  hands: Sequence[np.ndarray] = (), faces: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """The ``kind`` control image of a crop (see the module docstring); ``hands``/``faces`` are
+    landmark arrays in crop pixels."""
+    import cv2
+
+    if kind == "inpaint":
+        out = crop_rgb.astype(np.float32) / 255.0
+        out[crop_mask >= 128] = -1.0
+        return out
+    if kind == "tile":
+        return crop_rgb.astype(np.float32) / 255.0
+    if kind == "canny":
+        edges = cv2.Canny(cv2.cvtColor(np.ascontiguousarray(crop_rgb), cv2.COLOR_RGB2GRAY), 100, 200)
+        return np.repeat(edges[:, :, None], 3, axis=2).astype(np.float32) / 255.0
+    if kind == "openpose":
+        return openpose_image(crop_rgb.shape[:2], hands, faces).astype(np.float32) / 255.0
+    raise ConfigError(f"control type {kind!r} needs an annotator model autofix does not ship; "
+                      f"built-in types: {', '.join(BUILT_IN)}")
+
+
+def openpose_image(shape_hw: tuple[int, int], hands: Sequence[np.ndarray], faces: Sequence[np.ndarray]) -> np.ndarray:
+    """OpenPose-style drawing (uint8 RGB on black) of hand skeletons and face key points."""
+    import cv2
+
+    h, w = int(shape_hw[0]), int(shape_hw[1])
+    canvas = np.zeros((h, w, 3), np.uint8)
+    thick = max(1, round(min(h, w) / 128))
+    for pts in hands:
+        p = np.asarray(pts, np.float64)[:, :2]
+        if p.shape[0] != 21 or not np.isfinite(p).all():
+            continue
+        for n, (a, b) in enumerate(HAND_EDGES):
+            r, g, bl = colorsys.hsv_to_rgb(n / len(HAND_EDGES), 1.0, 1.0)
+            cv2.line(canvas, _pt(p[a]), _pt(p[b]), (int(r * 255), int(g * 255), int(bl * 255)), 2 * thick, cv2.LINE_AA)
+        for q in p:
+            cv2.circle(canvas, _pt(q), 2 * thick, (255, 0, 0), -1, cv2.LINE_AA)  # RGB red joints
+    for pts in faces:
+        for q in np.asarray(pts, np.float64)[:, :2]:
+            if np.isfinite(q).all():
+                cv2.circle(canvas, _pt(q), 2 * thick, (255, 255, 255), -1, cv2.LINE_AA)
+    return canvas
+
+
+def _pt(q: np.ndarray) -> tuple[int, int]:
+    return int(round(float(q[0]))), int(round(float(q[1])))
+
+
+def region_landmarks(region: Any, box: tuple[int, int, int, int], size: tuple[int, int]
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``(hands, faces)``: the region's detections' landmarks mapped into crop pixels
+    (``box`` cut out of the image and resized to ``size``)."""
+    x0, y0, x1, y1 = box
+    sx, sy = size[0] / max(1, x1 - x0), size[1] / max(1, y1 - y0)
+    hands, faces = [], []
+    for det in getattr(region, "detections", ()):
+        lm = getattr(det, "landmarks", None)
+        if lm is None:
+            continue
+        pts = np.asarray(lm, np.float64)[:, :2]
+        pts = np.stack([(pts[:, 0] - x0) * sx, (pts[:, 1] - y0) * sy], axis=1)
+        (hands if det.label == "hand" and len(pts) == 21 else faces).append(pts)
+    return hands, faces
+
+
+# --------------------------------------------------------------------------- models
+
+def controlnet_config(unet_config: Any) -> dict[str, Any]:
+    """A ControlNet config matching a (loaded) UNet: its encoder half, 4 input channels."""
+    from diffusers import ControlNetModel
+
+    params = set(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}
+    cfg = {k: v for k, v in dict(unet_config).items() if k in params}
+    cfg["in_channels"] = 4
+    return cfg
+
+
+def load_controlnet(path: str | Path, unet: Any, dtype: Any) -> Any:
+    """A ``ControlNetModel`` from a diffusers folder or a single ``.safetensors`` file; the
+    architecture of a single file is the base UNet's (see the module docstring)."""
+    from diffusers import ControlNetModel
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise ConfigError(f"{show_path(p)}: not a diffusers ControlNet folder (no config.json)")
+        return ControlNetModel.from_pretrained(p, torch_dtype=dtype)
+    if not p.is_file():
+        raise ConfigError(f"{show_path(p)}: ControlNet model not found (a diffusers folder or a .safetensors file; "
+                          "A1111 keeps them in models/ControlNet, ComfyUI in models/controlnet)")
+    if p.suffix.lower() != ".safetensors":
+        raise ConfigError(f"{show_path(p)}: ControlNet files are read as .safetensors only")
+    from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
+    from safetensors.torch import load_file
+
+    config = controlnet_config(unet.config)
+    state = load_file(str(p))
+    state = {k.removeprefix("control_model."): v for k, v in state.items()} if any(
+        k.startswith("control_model.") for k in state) else state
+    try:
+        if "time_embedding.linear_1.weight" not in state:
+            state = convert_controlnet_checkpoint(state, config)
+        # the hint encoder's widths are the file's own (16, 32, 96, 256 in lllyasviel's models)
+        emb = "controlnet_cond_embedding."
+        config["conditioning_embedding_out_channels"] = tuple(
+            int(state[f"{emb}{name}.weight"].shape[0]) for name in ("conv_in", "blocks.1", "blocks.3", "blocks.5"))
+        model = ControlNetModel.from_config(config)
+        missing, _ = model.load_state_dict(state, strict=False)
+    except (KeyError, RuntimeError, ValueError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise ConfigError(f"{show_path(p)}: not a ControlNet for this model's architecture ({first})") from None
+    if missing:
+        raise ConfigError(f"{show_path(p)}: not a ControlNet for this model's architecture "
+                          f"(first missing weight: {sorted(missing)[0]})")
+    return model.to(dtype=dtype)

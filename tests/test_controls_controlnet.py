@@ -1,0 +1,141 @@
+"""Issue 14 (2): ControlNet per stage through diffusers' ControlNet inpaint pipeline, on a tiny
+ControlNet built here from the tiny UNet's architecture (zero-convolutions given random
+weights, or it would add exactly nothing), on a real photo through the real CLI; the built-in
+control images (inpaint, tile, canny, openpose from landmarks); refusals as one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from autofix.config import ConfigError, build_config
+from autofix.inpaint.controlnet import control_image, openpose_image, region_landmarks
+from autofix.photos import photo_array
+from autofix.types import CropWindow, Detection, PlannedRegion
+
+
+def test_built_in_control_images():
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    mask = np.zeros((64, 96), np.uint8)
+    mask[10:30, 20:50] = 255
+    inp = control_image("inpaint", crop, mask)
+    assert inp.dtype == np.float32 and inp.shape == (64, 96, 3)
+    assert (inp[mask == 255] == -1).all() and np.allclose(inp[mask == 0], crop[mask == 0] / 255.0)
+    assert np.allclose(control_image("tile", crop, mask), crop / 255.0)
+    edges = control_image("canny", crop, mask)
+    assert set(np.unique(edges)) <= {0.0, 1.0} and edges.any()
+    with pytest.raises(ConfigError, match="annotator"):
+        control_image("depth", crop, mask)
+
+
+def test_openpose_hand_from_landmarks_in_crop_pixels():
+    hand = np.array([[50 + 3 * i, 40 + 2 * (i % 5)] for i in range(21)], np.float32)  # image pixels
+    det = Detection((40, 30, 120, 60), 0.9, "hand", landmarks=hand)
+    region = PlannedRegion(0, "hand", 0.9, det.box, np.zeros((100, 200), np.uint8), np.zeros((100, 200), np.uint8),
+                           CropWindow((40, 30, 140, 80), (200, 100)), (det,))
+    hands, faces = region_landmarks(region, region.crop.box, region.crop.size)
+    assert not faces and np.allclose(hands[0][0], [(50 - 40) * 2, (40 - 30) * 2])
+    img = openpose_image((100, 200), hands, faces)
+    assert img.shape == (100, 200, 3) and img.any()
+    x, y = (int(round(v)) for v in hands[0][0])
+    assert tuple(img[y, x]) == (255, 0, 0)  # joints are red, bones coloured
+    assert len({tuple(c) for c in img.reshape(-1, 3)}) > 10
+
+
+def test_annotator_types_and_bad_ranges_are_config_errors():
+    with pytest.raises(ConfigError, match="needs an annotator model"):
+        build_config("faces", overrides=['stages.*.inpaint.controlnet=[{model: x, type: depth}]'])
+    with pytest.raises(ConfigError, match="start"):
+        build_config("faces", overrides=['stages.*.inpaint.controlnet=[{model: x, start: 0.6, end: 0.5}]'])
+
+
+diffusers = pytest.importorskip("diffusers")
+
+
+def make_tiny_controlnet(unet_dir: Path, out: Path, seed: int = 0) -> tuple[Path, Path]:
+    """A ControlNet of the tiny UNet's architecture with every weight random (zero-convs too);
+    saved as a diffusers folder and as one .safetensors file. Returns ``(folder, file)``."""
+    import torch
+    from diffusers import ControlNetModel
+    from safetensors.torch import save_file
+
+    from autofix.inpaint.controlnet import controlnet_config
+
+    config = controlnet_config(json.loads((unet_dir / "config.json").read_text()))
+    config["conditioning_embedding_out_channels"] = (8, 16, 16, 16)
+    torch.manual_seed(seed)
+    model = ControlNetModel.from_config(config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "controlnet_down_blocks" in name or "controlnet_mid_block" in name or "conv_out" in name:
+                param.normal_(0.0, 0.5)  # zero-convs: random, or the ControlNet adds nothing
+    model.save_pretrained(out / "cn-folder")
+    file = out / "cn.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(file))
+    return out / "cn-folder", file
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from sd_tiny import make_tiny_models
+
+    root = tmp_path_factory.mktemp("tinycn")
+    model = make_tiny_models(root, ("sd15-inpainting",))["sd15-inpainting"]
+    folder, file = make_tiny_controlnet(model.folder / "unet", root)
+    return model, folder, file
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autofix.cli.main", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_controlnet_changes_the_output_and_is_recorded(tiny, tmp_path):
+    model, folder, file = tiny
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo_array("astronaut")).save(src / "a.png")
+    base = ("fix", str(src), "--preset", "faces", "--model", str(model.single_file), "--model-config",
+            str(model.config_dir), "--steps", "2", "--strength", "0.5", "--resolution", "128", "-q", "--no-report")
+    outs = {}
+    for name, extra in (("plain", ()), ("canny", ("--controlnet", str(folder), "--control-type", "canny")),
+                        ("file", ("--controlnet", str(file), "--control-type", "canny")),
+                        ("two", ("--controlnet", str(folder), "--controlnet", str(file), "--control-type", "inpaint",
+                                 "--control-type", "tile", "--control-weight", "0.8", "--control-end", "0.5"))):
+        res = _cli(*base, "-o", str(tmp_path / name), *extra)
+        assert res.returncode == 0, res.stderr
+        outs[name] = np.asarray(Image.open(tmp_path / name / "a.png")).astype(int)
+    photo = photo_array("astronaut").astype(int)
+    assert not np.array_equal(outs["plain"], photo)
+    assert not np.array_equal(outs["canny"], outs["plain"])  # the ControlNet adds something
+    np.testing.assert_array_equal(outs["canny"], outs["file"])  # folder and single file load the same weights
+    assert not np.array_equal(outs["two"], outs["canny"])
+    (region,) = json.loads((tmp_path / "two" / "a.png.autofix.json").read_text())["stages"][0]["regions"]
+    assert region["backend_info"]["controlnet"] == [
+        {"model": str(folder), "type": "inpaint", "weight": 0.8, "start": 0.0, "end": 0.5},
+        {"model": str(file), "type": "tile", "weight": 0.8, "start": 0.0, "end": 0.5}]
+    # outside the region the photo is untouched
+    changed = np.any(outs["two"] != photo, axis=2)
+    x0, y0, x1, y1 = region["crop"]["box"]
+    assert not changed[:y0].any() and not changed[y1:].any() and not changed[:, :x0].any() and not changed[:, x1:].any()
+
+
+def test_missing_controlnet_is_one_line(tiny, tmp_path):
+    model, _, _ = tiny
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo_array("astronaut")).save(src / "a.png")
+    res = _cli("fix", str(src), "-o", str(tmp_path / "out"), "--preset", "faces", "--model", str(model.single_file),
+               "--model-config", str(model.config_dir), "--steps", "2", "--strength", "0.5", "--resolution", "128",
+               "-q", "--no-report", "--controlnet", str(tmp_path / "nope.safetensors"))
+    assert res.returncode in (1, 3)
+    errors = [line for line in res.stderr.splitlines() if "error" in line or "autofix:" in line]
+    assert len(errors) == 1 and "ControlNet model not found" in errors[0], res.stderr
