@@ -114,7 +114,8 @@ def test_identity_of_bare_names_missing_models_and_none(tmp_path, monkeypatch):
     (store / "face.pt").write_bytes(b"weights")
     monkeypatch.setenv("AUTOFIX_MODELS", str(store))
     got = identity.identity("face.pt")
-    assert got == {"path": str((store / "face.pt").resolve()), "sha256": hashlib.sha256(b"weights").hexdigest()}
+    assert got == {"path": str((store / "face.pt").resolve()), "size": 7,
+                   "sha256": hashlib.sha256(b"weights").hexdigest()}
     assert identity.identity("owner/repo-on-the-hub") == {"path": "owner/repo-on-the-hub"}
     assert identity.identity(None) is None and identity.identity("") is None
 

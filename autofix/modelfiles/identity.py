@@ -85,8 +85,8 @@ def folder_files(folder: Path) -> list[tuple[str, Path]]:
 
 
 def identity(name_or_path: str | Path | None, task: str | None = None) -> dict[str, Any] | None:
-    """What a stage key records for a model: ``{"path", "sha256"}`` of the file or folder
-    the loaders would use (a bare name such as ``face_yolov8n.pt`` or ``vit_b`` is looked
+    """What a stage key records for a model: ``{"path", "size", "sha256"}`` of the file or
+    folder (size: total bytes of its files) the loaders would use (a bare name such as ``face_yolov8n.pt`` or ``vit_b`` is looked
     up as :func:`autofix.modelfiles.store.locate` does), or ``{"path": value}`` for one that
     is not on disk (e.g. a Hugging Face repo id). ``None`` for no model."""
     if not name_or_path:
@@ -98,7 +98,8 @@ def identity(name_or_path: str | Path | None, task: str | None = None) -> dict[s
 
         p = locate(text, task) or p
     try:
-        return {"path": str(p.resolve()), "sha256": model_sha256(p)}
+        size = sum(f.stat().st_size for _, f in folder_files(p)) if p.is_dir() else p.stat().st_size
+        return {"path": str(p.resolve()), "size": size, "sha256": model_sha256(p)}
     except OSError:
         return {"path": str(p)}
 
