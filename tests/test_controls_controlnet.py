@@ -139,3 +139,28 @@ def test_missing_controlnet_is_one_line(tiny, tmp_path):
     assert res.returncode in (1, 3)
     errors = [line for line in res.stderr.splitlines() if "error" in line or "autofix:" in line]
     assert len(errors) == 1 and "ControlNet model not found" in errors[0], res.stderr
+
+
+def test_sdxl_controlnet_single_file_in_memory(tmp_path):
+    """SDXL: the tiny SDXL inpainting model with a tiny ControlNet of its UNet, one .safetensors."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from sd_tiny import make_tiny_models
+
+    from autofix.run.executor import ImageRunner, RunOptions
+
+    model = make_tiny_models(tmp_path, ("sdxl-inpainting",))["sdxl-inpainting"]
+    _, file = make_tiny_controlnet(model.folder / "unet", tmp_path)
+    outs = []
+    for units in ([], [{"model": str(file), "type": "canny"}]):
+        cfg = build_config("faces", patch={"inpainter": {"model": str(model.single_file),
+                                                         "config_dir": str(model.config_dir)}},
+                           overrides=["stages.*.inpaint.steps=2", "stages.*.inpaint.strength=0.5",
+                                      "stages.*.crop.resolution=128", f"stages.*.inpaint.controlnet={json.dumps(units)}"])
+        image, records = ImageRunner(cfg, None, Path("."), options=RunOptions(overlays="never")).process_array(
+            photo_array("astronaut"))
+        (region,) = records[0]["regions"]
+        assert region["repainted"]
+        assert region["backend_info"].get("controlnet") == ([{"model": str(file), "type": "canny", "weight": 1.0,
+                                                               "start": 0.0, "end": 1.0}] if units else None)
+        outs.append(image)
+    assert not np.array_equal(outs[0], outs[1])
