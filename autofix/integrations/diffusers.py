@@ -8,7 +8,11 @@
 
 The repaint runs on an inpainting pipeline made with ``AutoPipelineForInpainting.from_pipe``,
 which shares the txt2img pipeline's modules (no second copy of the weights). A regular
-4-channel UNet inpaints through the re-noise-and-blend path. Each image inherits the call's
+4-channel UNet inpaints through the re-noise-and-blend path. ``attach(pipe,
+inpainter={"model": X})`` repaints with model X instead (an inpainting checkpoint, a file or
+folder or repo id as ``--model`` takes), loaded by autofix's loader; X's VAE and text encoders
+are replaced by the txt2img pipeline's when they are the same weights (``hook.shared_modules``
+lists them), and kept as X's own otherwise. Each image inherits the call's
 prompt and negative prompt through the stage prompts' ``{prompt}``/``{negative_prompt}``
 templates, unless the config overrides them (per stage or per region).
 """
@@ -30,6 +34,7 @@ class AutofixHook:
     def __init__(self, pipe: Any, fixer: Fixer, original_class: type) -> None:
         self.pipe, self.fixer, self.original_class = pipe, fixer, original_class
         self.last_results: list[FixResult] = []
+        self.shared_modules: tuple[str, ...] = ()  # modules a given inpainting model shares with ``pipe``
 
     def fix_images(self, images: Sequence[Any], prompts: Sequence[str] = (), negatives: Sequence[str] = ()) -> list[Any]:
         """Fix PIL images (or ``(H, W, 3)`` float/uint8 arrays) with the prompts that made them."""
@@ -95,12 +100,59 @@ def attach(pipe: Any, preset: str = "faces+hands", overrides: Sequence[str] = ()
     patch["inpainter"] = {**patch.get("inpainter", {}), "backend": "diffusers"}
     config = build_config(preset, overrides=list(overrides), patch=patch)
     fixer = Fixer(config)
-    inpaint_pipe = AutoPipelineForInpainting.from_pipe(pipe)
-    fixer.backends.use_inpainter("diffusers", DiffusionInpainter.from_pipeline(inpaint_pipe, config.inpainter))
+    shared: tuple[str, ...] = ()
+    if config.inpainter.model or config.inpainter.model_dir:
+        # a given model repaints (e.g. an inpainting checkpoint): loaded by autofix's own loader;
+        # its VAE / text encoders are replaced by the txt2img pipeline's when they are the same weights
+        inpainter = DiffusionInpainter(config.inpainter)
+        shared = share_modules(pipe, inpainter.pipeline)
+    else:
+        inpainter = DiffusionInpainter.from_pipeline(AutoPipelineForInpainting.from_pipe(pipe), config.inpainter)
+    fixer.backends.use_inpainter("diffusers", inpainter)
     hook = AutofixHook(pipe, fixer, type(pipe))
+    hook.shared_modules = shared
     pipe.__class__ = _hooked_class(type(pipe))
     pipe.autofix = hook
     return hook
+
+
+#: Modules of a txt2img pipeline an inpainting model may share (tokenizers follow their encoders).
+SHAREABLE = ("vae", "text_encoder", "text_encoder_2")
+
+
+def share_modules(src: Any, dst: Any) -> tuple[str, ...]:
+    """Point ``dst``'s VAE / text encoders at ``src``'s where they are the same module class,
+    config and weights (then ``dst``'s own copy is dropped); returns the names shared. Modules
+    that differ (another fine-tune's text encoder, another VAE) stay ``dst``'s own."""
+    import torch
+
+    shared = []
+    for name in SHAREABLE:
+        a, b = getattr(src, name, None), getattr(dst, name, None)
+        if a is None or b is None or a is b:
+            continue
+        if type(a) is not type(b) or _config(a) != _config(b):
+            continue
+        sa, sb = a.state_dict(), b.state_dict()
+        if sa.keys() != sb.keys() or not all(
+                sa[k].shape == sb[k].shape and torch.equal(sa[k].detach().cpu().to(sb[k].dtype), sb[k].detach().cpu())
+                for k in sa):
+            continue
+        dst.register_modules(**{name: a})
+        tok = name.replace("text_encoder", "tokenizer")
+        if tok != name and getattr(src, tok, None) is not None:
+            dst.register_modules(**{tok: getattr(src, tok)})
+        shared.append(name)
+    return tuple(shared)
+
+
+def _config(module: Any) -> Any:
+    cfg = getattr(module, "config", None)
+    if cfg is None:
+        return None
+    data = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    return {k: v for k, v in data.items() if not k.startswith("_") and k not in ("transformers_version",
+                                                                                  "torch_dtype", "dtype")}
 
 
 def detach(pipe: Any) -> None:
