@@ -108,3 +108,9 @@ def test_config_accepts_seed_policies_and_resolved_jobs_validate():
             InpaintParams(seed=bad)
     with pytest.raises(ConfigError, match="resolve it"):
         scheduler_name("image")  # must be resolved by the caller, never reach the pipeline
+
+
+def test_inherited_lcm_sgm_uniform_uses_lcm_and_says_so():
+    forge = read_file_info(DATA / "sd-metadata/png/easy-reforge.png")  # Sampler: LCM, Schedule type: SGM Uniform
+    key, source = resolve_sampler("image", forge)
+    assert key == "lcm" and source.startswith("image: LCM SGM Uniform") and "default used" in source

@@ -62,7 +62,7 @@ _BASE: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "pndm": ("PNDMScheduler", {"skip_prk_steps": True}, ("sgm_uniform",)),
     "unipc": ("UniPCMultistepScheduler", {}, ("karras", "exponential", "beta", "sgm_uniform")),
     "deis": ("DEISMultistepScheduler", {}, ("karras", "exponential", "beta", "sgm_uniform")),
-    "lcm": ("LCMScheduler", {}, ("sgm_uniform",)),
+    "lcm": ("LCMScheduler", {}, ()),  # LCMScheduler picks its own timesteps (ignores timestep_spacing)
 }
 _SCHEDULE_OVERRIDES = {"karras": {"use_karras_sigmas": True}, "exponential": {"use_exponential_sigmas": True},
                        "beta": {"use_beta_sigmas": True}, "sgm_uniform": {"timestep_spacing": "trailing"}}
