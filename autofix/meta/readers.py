@@ -447,7 +447,8 @@ def read_info(fields: Fields) -> GenerationInfo:
         if got is not None:
             return got
     if (values.get("Software", "").startswith("NovelAI") or values.get("exif_Software", "").startswith("NovelAI")
-            or (values.get("Comment", "").lstrip().startswith("{") and "uc" in values.get("Comment", ""))):
+            or (values.get("Comment", "").lstrip().startswith("{") and '"uc"' in values.get("Comment", "")
+                and '"steps"' in values.get("Comment", ""))):
         got = read_novelai(fields)
         if got is not None:
             return got
