@@ -15,7 +15,7 @@ def test_info_json_one_file_is_an_object_with_exactly_the_keys(capsys):
     assert main(["info", "--json", str(DATA / "sd-metadata/png/easy-reforge.png")]) == 0
     got = json.loads(capsys.readouterr().out)
     assert list(got) == KEYS
-    assert got["generator"] == "Forge" and got["seed"] == 2582194946 and got["size"] == [1024, 1024]
+    assert got["generator"] == "reForge" and got["seed"] == 2582194946 and got["size"] == [1024, 1024]
     assert got["loras"] == [{"name": "NoobV065sHyperDmd", "weight": 1.0}]
     assert got["reader"] == "a1111-infotext (png:parameters)"
 

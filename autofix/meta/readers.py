@@ -64,14 +64,14 @@ def _a1111_generator(settings: dict[str, str], fields: Fields) -> str:
         return "SD.Next"
     if version.startswith("Fooocus") or settings.get("Fooocus V2 Expansion"):
         return "Fooocus"
-    if version.startswith("f") and re.match(r"f\d", version):
+    if "RC-latest" in version or "reforge" in version.lower():  # reForge: f1.x-v1.10.1RC-latest-...
+        return "reForge"
+    if version.startswith("f") and re.match(r"f\d", version):  # Forge: f2.0.1v1.10.1-previous-...
         return "Forge"
     if version.lower().startswith("neo"):
         return "Forge Neo"
     if version.lower().startswith("classic"):
         return "Forge Classic"
-    if "reforge" in version.lower() or version.startswith("v1.10.1RC") or "RC-latest" in version:
-        return "reForge"
     if "Civitai resources" in settings or "Civitai metadata" in settings or "Created Date" in settings:
         return "Civitai"
     if "workflow" in fields.values or "prompt" in fields.values or version.startswith("ComfyUI"):
