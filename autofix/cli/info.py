@@ -26,8 +26,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print the generation metadata autofix reads from images (prompt, seed, ...)",
                        description="Print what autofix reads from each file's generation metadata "
                        "(A1111/Forge/SD.Next, ComfyUI, SwarmUI, Fooocus, InvokeAI, NovelAI, Civitai, ...) "
-                       "and which reader produced it. Pixels are not decoded.")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PNG, JPEG or WebP files")
+                       "and which reader produced it. Pixels are decoded only to look for A1111 'stealth' info "
+                       "in the alpha channel of a PNG that carries nothing else.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="PNG, JPEG or WebP files (AVIF/TIFF through Pillow)")
     p.add_argument("--json", action="store_true", help="one JSON object per file (a list for several files)")
     return p
 
