@@ -412,3 +412,17 @@ def test_other_containers_read_through_pillow(fmt):
         pytest.skip(f"Pillow cannot write {fmt} here: {exc}")
     info = read_info(read_fields(buf.getvalue()))
     assert (info.prompt, info.seed, info.reader) == ("a cat", 3, "a1111-infotext (exif:UserComment)")
+
+
+def test_invokeai_graph_alone_reads_like_its_metadata():
+    """InvokeAI images that kept only ``invokeai_graph``: edges followed from the denoise node."""
+    from autofix.meta import read_info
+    from autofix.meta.containers import Fields
+
+    fields = read_fields((DATA / "sd-metadata/png/invokeai.png").read_bytes())
+    full = read_info(fields)
+    graph = read_info(Fields(values={"invokeai_graph": fields.get("invokeai_graph")},
+                             origin={"invokeai_graph": "png:invokeai_graph"}))
+    assert graph.reader == "invokeai-graph (png:invokeai_graph)"
+    assert (graph.prompt, graph.negative_prompt, graph.seed, graph.steps, graph.cfg, graph.size, graph.model) == (
+        full.prompt, full.negative_prompt, full.seed, full.steps, full.cfg, full.size, full.model)

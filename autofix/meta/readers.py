@@ -368,7 +368,69 @@ def read_invokeai(fields: Fields) -> GenerationInfo | None:
     dream = fields.get("Dream")
     if dream and len(dream) < 64 * 1024:
         return read_dream(dream, fields.where("Dream"))
+    if "invokeai_graph" in fields.values:
+        return read_invokeai_graph(_loads(fields.get("invokeai_graph")), fields.where("invokeai_graph"))
     return None
+
+
+def read_invokeai_graph(doc: Any, origin: str) -> GenerationInfo | None:
+    """InvokeAI's ``invokeai_graph`` (nodes + field-level edges), for files that have no
+    ``invokeai_metadata``: the denoise node's conditionings are followed through collect
+    nodes to the compel prompt nodes and their string inputs."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), dict) or not isinstance(doc.get("edges"), list):
+        return None
+    nodes = {str(k): v for k, v in doc["nodes"].items() if isinstance(v, dict)}
+    if len(nodes) > 5000:
+        return None
+    incoming: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for edge in doc["edges"]:
+        try:
+            src, dst = edge["source"], edge["destination"]
+            key = (str(dst["node_id"]), str(dst["field"]))
+            incoming.setdefault(key, []).append((str(src["node_id"]), str(src["field"])))
+        except (KeyError, TypeError):
+            continue
+
+    def field(nid: str, name: str, depth: int = 0) -> Any:
+        if depth > 32 or nid not in nodes:
+            return None
+        for src, src_field in incoming.get((nid, name), [])[:1]:
+            got = field(src, src_field, depth + 1)
+            if got is not None:
+                return got
+        return nodes[nid].get(name)
+
+    def texts(nid: str, depth: int = 0) -> list[str]:
+        if depth > 32 or nid not in nodes:
+            return []
+        node = nodes[nid]
+        if "compel" in str(node.get("type", "")) or "prompt" in node:
+            text = field(nid, "prompt")
+            return [text] if isinstance(text, str) and text.strip() else []
+        out: list[str] = []
+        for (dst, _name), sources in incoming.items():
+            if dst == nid:
+                for src, _f in sources:
+                    out += texts(src, depth + 1)
+        return out
+
+    denoise = [nid for nid, n in nodes.items() if "denoise" in str(n.get("type", ""))]
+    if not denoise:
+        return None
+    nid = denoise[0]
+    pos = [t for src, _ in incoming.get((nid, "positive_conditioning"), []) for t in texts(src)]
+    neg = [t for src, _ in incoming.get((nid, "negative_conditioning"), []) for t in texts(src)]
+    noise = next((src for src, _ in incoming.get((nid, "noise"), [])), None)
+    model = next((n.get("model") for n in nodes.values() if "model_loader" in str(n.get("type", ""))), None)
+    model_name = (model.get("name") or model.get("model_name")) if isinstance(model, dict) else None
+    prompt = ", ".join(t.strip() for t in pos)
+    return GenerationInfo(
+        prompt=prompt, negative_prompt=", ".join(t.strip() for t in neg),
+        seed=_int(field(noise, "seed")) if noise else None, source="invokeai", generator="InvokeAI",
+        reader=f"invokeai-graph ({origin})", steps=_int(field(nid, "steps")), sampler=_str(field(nid, "scheduler")),
+        cfg=_float(field(nid, "cfg_scale")), width=_int(field(noise, "width")) if noise else None,
+        height=_int(field(noise, "height")) if noise else None, model=_str(model_name),
+        note="" if prompt else "InvokeAI graph: no prompt text reaches the denoise node: no prompt inherited")
 
 
 _DREAM_FLAGS = {"-s": "steps", "--steps": "steps", "-S": "seed", "--seed": "seed", "-W": "width", "--width": "width",
@@ -442,7 +504,7 @@ def read_info(fields: Fields) -> GenerationInfo:
     params_doc = _loads(params) if params.lstrip().startswith("{") else None
 
     # 1. unique markers
-    if "invokeai_metadata" in values or "sd-metadata" in values or "Dream" in values:
+    if "invokeai_metadata" in values or "sd-metadata" in values or "Dream" in values or "invokeai_graph" in values:
         got = read_invokeai(fields)
         if got is not None:
             return got
