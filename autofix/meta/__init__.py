@@ -11,7 +11,8 @@ nodes; PNG ``parameters``, EXIF UserComment in UNICODE UTF-16 of either byte ord
 JPEG COM, and A1111 "stealth" alpha-channel info), ``comfyui-api`` / ``comfyui-workflow``
 (API ``prompt`` graph, else the UI ``workflow``; from PNG chunks, WebP EXIF ``prompt:`` /
 ``workflow:`` fields, UserComment/COM JSON), ``swarmui-json``, ``fooocus-json``,
-``ruined-fooocus-json``, ``invokeai-metadata`` / ``invokeai-sd-metadata`` / ``invokeai-dream``,
+``ruined-fooocus-json``, ``invokeai-metadata`` / ``invokeai-sd-metadata`` / ``invokeai-dream`` /
+``invokeai-graph``,
 ``novelai-json`` (PNG ``Comment``, WebP UserComment), ``civitai-json`` (orchestration graph +
 ``extraMetadata``), ``tensorart-json``, ``stability-matrix-json``, ``hf-space-json``,
 ``easydiffusion-json``, ``draw-things-json`` (XMP).
