@@ -241,7 +241,9 @@ class InpainterConfig(_Strict):
     backend: Literal["auto", "classical", "diffusers", "none"] = "auto"
     model: str | None = None
     model_dir: str | None = None
-    classical_method: Literal["telea", "ns"] = "telea"
+    classical_method: Literal["telea", "ns", "patchmatch", "auto"] = Field(
+        "telea", description="classical fill: telea/ns (OpenCV, for thin scratches), patchmatch (texture from "
+        "the crop, for objects), auto (telea for thin strokes, patchmatch otherwise; the remove preset's)")
     classical_radius: Annotated[int, Field(ge=1, le=64)] = 5
     device: str | None = None
     allow_pickle: bool = False

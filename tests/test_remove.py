@@ -33,7 +33,7 @@ def test_remove_box_changes_only_inside_mask(tmp_path):
     ys, xs = np.nonzero(mask)
     assert xs.min() >= 350 - 60 and xs.max() < 500 + 60 and ys.min() >= 380 - 60  # grabcut stays near the box
     side = json.loads((tmp_path / "clean" / "astro.png.autofix.json").read_text())
-    assert side["stages"][0]["inpainter"]["name"] == "classical:telea"
+    assert side["stages"][0]["inpainter"]["name"] == "classical:auto"  # the remove preset: PatchMatch / TELEA
     assert side["stages"][0]["detector"] == "prompt+grabcut"
 
 

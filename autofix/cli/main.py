@@ -292,6 +292,7 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
 
     config = config_from_args(args, default_preset)
     _warn_cpu_offload(config)
+    _warn_remove_model(config)
     if args.window is not None and args.window < 1:
         raise ValueError(f"--window must be >= 1, is {args.window}")
     options = RunOptions(dry_run=args.dry_run, overlays=args.overlays, window=args.window, force=args.force,
@@ -320,6 +321,24 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
     if report_error:
         _error(report_error)
     return code
+
+
+def _warn_remove_model(config: Any) -> None:
+    """Object removal with a regular (4-channel) checkpoint: one warning line (issue 14)."""
+    icfg = config.inpainter
+    removing = any(s.detector.backend == "prompt" for s in config.stages)
+    if not removing or not (icfg.model or icfg.model_dir) or icfg.backend not in ("auto", "diffusers"):
+        return
+    try:
+        from ..inpaint.sd_loading import resolve_model
+
+        source = resolve_model(icfg, config_dir=icfg.config_dir)
+    except Exception:  # noqa: BLE001 - the run reports a bad model itself, with its own line
+        return
+    if source.in_channels == 4:
+        print(f"autofix: warning: {_show(source.path)} is a regular 4-channel checkpoint; an inpainting model "
+              "removes objects far better (`autofix models make-inpaint` makes one from any fine-tune, or drop "
+              "--model to use the PatchMatch fill)", file=sys.stderr)
 
 
 def _warn_cpu_offload(config: Any) -> None:
