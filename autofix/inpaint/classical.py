@@ -15,13 +15,17 @@ or a hand.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..config import InpainterConfig
+from ..errors import ConfigError
 from ..types import InpaintJob, InpaintResult
 from .base import INPAINTERS
+
+log = logging.getLogger(__name__)
 
 
 class ClassicalInpainter:
@@ -38,8 +42,15 @@ class ClassicalInpainter:
     def __init__(self, method: str = "telea", radius: int = 5) -> None:
         if method not in METHODS:
             raise ValueError(f"classical method must be one of {', '.join(METHODS)}, is {method!r}")
-        if method in ("patchmatch", "auto"):
+        self._patchmatch_missing = ""
+        if method == "patchmatch":
             _patchmatch()  # a missing package fails now, once, with the command that installs it
+        elif method == "auto":
+            try:
+                _patchmatch()
+            except ConfigError as exc:  # auto without the wheel: TELEA everywhere, said once and recorded
+                self._patchmatch_missing = str(exc)
+                log.warning("classical fill auto uses TELEA only: %s", exc)
         if radius < 1:
             raise ValueError(f"classical radius must be >= 1, is {radius}")
         self.method = method
@@ -59,8 +70,9 @@ class ClassicalInpainter:
             else:
                 method = self.method
                 if method == "auto":
-                    method = "telea" if _inscribed_radius(job.mask) <= THIN_RADIUS else "patchmatch"
-                    info["fill"] = method
+                    thin = _inscribed_radius(job.mask) <= THIN_RADIUS
+                    method = "telea" if thin or self._patchmatch_missing else "patchmatch"
+                    info["fill"] = method if thin or not self._patchmatch_missing else "telea (pypatchmatch missing)"
                 if method == "patchmatch":
                     out = _patchmatch_fill(job.image, job.mask)
                 else:
@@ -76,9 +88,12 @@ class ClassicalInpainter:
 
         out = {"backend": "classical", "method": self.method, "radius": self.radius, "opencv": cv2.__version__}
         if self.method in ("patchmatch", "auto"):
-            from importlib.metadata import version
+            from importlib.metadata import PackageNotFoundError, version
 
-            out.update(patchmatch=version("pypatchmatch"), patch_size=PATCH_SIZE)
+            try:
+                out.update(patchmatch=version("pypatchmatch"), patch_size=PATCH_SIZE)
+            except PackageNotFoundError:
+                out.update(patchmatch=None)
         return out
 
 
@@ -101,14 +116,11 @@ def _patchmatch() -> Any:
     try:
         from patchmatch import patch_match
     except ImportError:
-        from ..errors import ConfigError
         from ..registry import install_hint
 
         raise ConfigError("the PatchMatch fill needs pypatchmatch, which is not installed: "
                           f"{install_hint(None, ['pypatchmatch'])} (or --set inpainter.classical_method=telea)") from None
     if not patch_match.patchmatch_available:
-        from ..errors import ConfigError
-
         raise ConfigError("pypatchmatch is installed but its compiled library did not load on this platform; "
                           "use --set inpainter.classical_method=telea")
     return patch_match
