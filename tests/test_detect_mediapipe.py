@@ -260,6 +260,15 @@ def test_deterministic(photos, faces, hands, photo):
         fresh.close()
 
 
+def test_pickles_without_models(photos):
+    import pickle
+
+    det = build_detector(DetectorConfig(backend="mediapipe_hands"))
+    assert det._models  # the factory loads (and verifies) the models
+    copy = pickle.loads(pickle.dumps(det))
+    assert copy._models is None and _same(det.detect(photos["zidane"]), copy.detect(photos["zidane"]))
+
+
 def test_close_is_safe_and_reusable(photos):
     det = MediaPipeFace("short")
     det.close()  # before first use

@@ -99,9 +99,12 @@ def _interpreter_class() -> Any:
 
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Silence LiteRT's C++ logging (written straight to fd 2, e.g. "INFO: Created TensorFlow
-    Lite XNNPACK delegate for CPU.") inside the block. ``AUTOFIX_NATIVE_LOGS=1`` keeps it."""
-    if os.environ.get("AUTOFIX_NATIVE_LOGS") == "1":
+    """Silence LiteRT's C++ logging (written straight to fd 2: "INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU.", once a process) inside the block. fd 2 is process-wide, so
+    this happens only while no other Python thread runs: a message another thread writes
+    meanwhile must never be lost, a stray INFO line may be. ``AUTOFIX_NATIVE_LOGS=1``
+    keeps the logs."""
+    if os.environ.get("AUTOFIX_NATIVE_LOGS") == "1" or threading.active_count() > 1:
         yield
         return
     try:

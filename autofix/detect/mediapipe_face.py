@@ -143,9 +143,26 @@ class LiteRTDetector:
             self._models[name] = TFLiteModel(name)
         return self._models[name]
 
+    def load(self, *names: str) -> None:
+        """Load models now (the factories do, before a run's threads start; see
+        :func:`autofix.detect.litert.quiet_native_stderr`)."""
+        for name in names:
+            self._model(name)
+
     def close(self) -> None:
         """Release the models; the detector reloads them if used again."""
         self._models = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles without the models and the lock (e.g. to another process); they reload there."""
+        state = dict(self.__dict__)
+        state["_models"] = None
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def __enter__(self) -> "LiteRTDetector":
         return self
@@ -255,5 +272,10 @@ class MediaPipeFace(LiteRTDetector):
     summary="MediaPipe BlazeFace: face boxes + 6 keypoints; model short (close-up) or full (default, ~5 m)",
 )
 def build_mediapipe_face(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeFace:
-    """Factory: ``cfg.model`` in {None, "short", "full"} (None → "full"); ``cfg.label`` relabels."""
-    return MediaPipeFace(model=cfg.model or "full", label=cfg.label or "face")
+    """Factory: ``cfg.model`` in {None, "short", "full"} (None → "full"); ``cfg.label`` relabels.
+    The model is loaded (and its sha256 checked) here, so a damaged install fails the build."""
+    from .blaze import FACE_FULL, FACE_SHORT
+
+    detector = MediaPipeFace(model=cfg.model or "full", label=cfg.label or "face")
+    detector.load((FACE_SHORT if detector.model == "short" else FACE_FULL).model)
+    return detector

@@ -183,9 +183,11 @@ def _cut_by_inner_edge(pts: np.ndarray, window: Window, width: int, height: int)
     summary="MediaPipe Hands: hand boxes + 21 landmarks (0 = wrist), whole image plus zoomed tiles",
 )
 def build_mediapipe_hands(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeHands:
-    """Factory: ``cfg.model`` must be None or "full"; ``cfg.label`` relabels."""
+    """Factory: ``cfg.model`` must be None or "full"; ``cfg.label`` relabels; loads the models."""
     if cfg.model not in (None, *HAND_MODELS):
         raise ConfigError(
             f"unknown mediapipe_hands model {cfg.model!r}; choose one of: {', '.join(HAND_MODELS)}"
         )
-    return MediaPipeHands(label=cfg.label or "hand")
+    detector = MediaPipeHands(label=cfg.label or "hand")
+    detector.load("palm_detection_full", "hand_landmark_full")  # sha256-checked here, see mediapipe_face
+    return detector
