@@ -363,10 +363,18 @@ def test_diffusers_folders_to_folder_and_to_single_file(tmp_path):
     with safe_open(out / "vae" / "diffusion_pytorch_model.safetensors", "pt") as fh:
         assert len(fh.metadata()["autofix.merge.inpaint_base.sha256"]) == 64
 
-    # issue 11.7: one .safetensors with diffusers key names is loadable by nothing; folders give a folder
-    with pytest.raises(ConfigError, match=r"one\.safetensors: the inputs are diffusers folders.*folder path"):
-        merge(paths, tmp_path / "one.safetensors", fp16=False)
-    assert not (tmp_path / "one.safetensors").exists()
+    # issue 11.7: a .safetensors output holds the same tensors under the original single-file names
+    # (one file with diffusers key names is loadable by nothing)
+    merge(paths, tmp_path / "one.safetensors", fp16=False)
+    single = load_file(tmp_path / "one.safetensors")
+    names = {"unet.conv_in.weight": CONV, "unet.conv_in.bias": U + "input_blocks.0.0.bias",
+             "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight":
+                 U + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight",
+             "vae.encoder.conv_in.weight": "first_stage_model.encoder.conv_in.weight",
+             "text_encoder.text_model.embeddings.token_embedding.weight": TE + "embeddings.token_embedding.weight",
+             "text_encoder.text_model.embeddings.position_ids": TE + "embeddings.position_ids"}
+    assert set(single) == set(names.values()) and set(got) == set(names)
+    assert all(torch.equal(single[names[k]], got[k]) for k in got)
     with pytest.raises(ConfigError, match="already exists and is not empty"):
         merge(paths, tmp_path / "out")
 

@@ -369,6 +369,41 @@ def test_make_inpaint_then_fix_through_the_cli(tiny, finetune, tmp_path, layout)
     assert side["stages"][0]["inpainter"]["sha256"] == identity.model_sha256(out)
 
 
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_diffusers_folders_merged_into_one_original_layout_file(tiny, tmp_path, family):
+    """Folder inputs with a .safetensors output: the file has the original SD key names, the SD
+    loader reads it, and it is the same model as the folder output (same pixels)."""
+    if family == "sdxl":
+        inp_folder = make_tiny_models(tmp_path / "xl", ("sdxl-inpainting",))["sdxl-inpainting"]
+        folders = {}
+        for role, seed in (("finetune", 21), ("base", 22)):
+            build_tiny_pipeline("sdxl", 4, seed=seed).save_pretrained(tmp_path / role, safe_serialization=True)
+            folders[role] = tmp_path / role
+        inp, config_dir = inp_folder.folder, inp_folder.config_dir
+    else:
+        build_tiny_pipeline("sd15", 4, seed=11).save_pretrained(tmp_path / "finetune", safe_serialization=True)
+        folders = {"finetune": tmp_path / "finetune", "base": tiny["sd15"].folder}
+        inp, config_dir = tiny["sd15-inpainting"].folder, tiny["sd15-inpainting"].config_dir
+    args = (folders["finetune"], inp, folders["base"])
+    make_inpaint(*args, tmp_path / "as-folder", multiplier=0.7, fp16=False, progress=False)
+    make_inpaint(*args, tmp_path / "one.safetensors", multiplier=0.7, fp16=False, progress=False)
+    assert inspect_checkpoint(tmp_path / "one.safetensors") == ("sdxl" if family == "sdxl" else "sd1", 9)
+    folder_model = DiffusionInpainter(InpainterConfig(backend="diffusers", model=str(tmp_path / "as-folder")))
+    file_model = DiffusionInpainter(InpainterConfig(backend="diffusers", model=str(tmp_path / "one.safetensors")),
+                                    config_dir=str(config_dir))
+    a, b = folder_model.pipeline, file_model.pipeline
+    for name in ("unet", "vae", "text_encoder", *(("text_encoder_2",) if family == "sdxl" else ())):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        for key, value in sa.items():
+            if key.endswith("position_ids"):
+                continue
+            assert torch.equal(value, sb[key]), (name, key)
+    job = _job()
+    a_px, b_px = (m.inpaint([job])[0].candidates[0].astype(int) for m in (folder_model, file_model))
+    diff = np.abs(a_px - b_px)  # equal weights; SDXL's pooled text embedding differs by ~2e-7 (float order)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
 def test_diffusers_layout_single_file_gets_a_clear_error(tmp_path):
     """The file older make-inpaint versions wrote for folder inputs: one line saying what to do."""
     from safetensors.torch import save_file

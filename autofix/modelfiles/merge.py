@@ -22,8 +22,9 @@ conversion between layouts) and one family (SD1, SD2, SDXL).
 ComfyUI read: the inpaint base's keys in its layout, EMA copies dropped. Single-file layout:
 one ``.safetensors``. Diffusers layout: a diffusers folder (the inpaint base's configs,
 tokenizers and scheduler copied, each component's weights written as one
-``<component>/<name>.safetensors``); a ``.safetensors`` output path is refused for diffusers
-inputs (one file with ``unet.``/``vae.``-prefixed keys is a layout no loader reads). Metadata (``__metadata__``): ``format=pt`` and
+``<component>/<name>.safetensors``), or, when ``out`` ends in ``.safetensors``, one file
+converted to the original single-file key names (:mod:`autofix.modelfiles.sd_keys`; SD1 and
+SDXL) — never one file with ``unet.``/``vae.``-prefixed keys, a layout no loader reads. Metadata (``__metadata__``): ``format=pt`` and
 ``autofix.merge.*``: the formula, multiplier, dtype, family, rule counts, and each input's
 file name and sha256 (:func:`autofix.modelfiles.identity.model_sha256`, the hash sidecars and
 stage keys record for the same file or folder).
@@ -81,6 +82,7 @@ from ..errors import ConfigError, MergeError, ModelNotFound
 from ..io.atomic import TMP_MARK
 from . import trust
 from .identity import model_sha256
+from .sd_keys import Converted, conversion_plan
 from .safetensors_io import (
     SafetensorsReader,
     StreamWriter,
@@ -509,6 +511,66 @@ def _stream(
     return written
 
 
+def _conversion(models: dict[str, Checkpoint], family: str, items: list[PlanItem]) -> list[Converted]:
+    """How diffusers-layout items become original single-file keys (checked before any data is read)."""
+    inp = models["inpaint_base"]
+    if family not in ("sd1", "sdxl", "unknown"):
+        raise MergeError(f"{inp.path}: {family} diffusers folders can only be merged into a folder; give -o a folder path")
+    configs = {}
+    for component in ("unet", "vae"):
+        try:
+            configs[component] = json.loads((inp.path / component / "config.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            configs[component] = {}
+    try:
+        plan, _ = conversion_plan([it.key for it in items], family, configs["unet"], configs["vae"])
+    except (KeyError, IndexError, ValueError) as exc:
+        raise MergeError(
+            f"{inp.path}: key {exc.args[0] if exc.args else '?'} has no name in the original single-file layout; "
+            "give -o a folder path to write a diffusers folder"
+        ) from None
+    return plan
+
+
+def _converted_info(c: Converted, by_key: dict[str, PlanItem]) -> TensorInfo:
+    first = by_key[c.sources[0]].out
+    shape = first.shape
+    if c.how == "conv1x1":
+        shape = (*shape, 1, 1)
+    elif c.how == "cat0":
+        shape = (sum(by_key[s].out.shape[0] for s in c.sources), *shape[1:])
+    elif c.how == "transpose":
+        shape = shape[::-1]
+    return TensorInfo(first.dtype, tuple(shape))
+
+
+def _stream_converted(
+    out: Path, plan: list[Converted], items: list[PlanItem], models: dict[str, Checkpoint], multiplier: float,
+    metadata: dict[str, str], progress: bool,
+) -> int:
+    """Like :func:`_stream`, writing each item under its original single-file name (q/k/v fused,
+    1×1 convs, transposed projections as :mod:`.sd_keys` says), one output tensor at a time."""
+    from tqdm import tqdm
+
+    torch = require_torch()
+    by_key = {it.key: it for it in items}
+    entries = [(c.name, _converted_info(c, by_key)) for c in plan]
+    with tqdm(total=sum(info.nbytes for _, info in entries), unit="B", unit_scale=True, desc="merging",
+              disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar, \
+            StreamWriter(out, entries, metadata) as writer:
+        for c, (name, info) in zip(plan, entries):
+            parts = [compute_tensor(by_key[s], models, multiplier) for s in c.sources]
+            if c.how == "cat0":
+                value = torch.cat(parts, 0)
+            elif c.how == "transpose":
+                value = parts[0].t().contiguous()
+            else:
+                value = parts[0].reshape(info.shape)
+            writer.write(name, value)
+            bar.update(info.nbytes)
+    return writer.bytes_written
+
+
 def _copy_configs(src: Path, dst: Path) -> None:
     """Copy a diffusers folder's non-weight files (configs, tokenizers, scheduler); hidden
     paths (``.git``, ``.cache``) are skipped."""
@@ -529,10 +591,14 @@ def _write_output(
     multiplier: float,
     metadata: dict[str, str],
     progress: bool,
+    plan: list[Converted] | None = None,
 ) -> int:
-    """Write a single file (atomically, by :class:`StreamWriter`) or a diffusers folder
-    (built in a temp folder next to ``out``, renamed into place at the end)."""
+    """Write a single file (atomically, by :class:`StreamWriter`; converted to original key
+    names when ``plan`` is given) or a diffusers folder (built in a temp folder next to
+    ``out``, renamed into place at the end)."""
     inp = models["inpaint_base"]
+    if plan is not None:
+        return _stream_converted(out, plan, items, models, multiplier, metadata, progress)
     if out.suffix.lower() == ".safetensors":
         return _stream(_output_groups(out, items, inp, out.parent), models, multiplier, metadata, progress)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -556,11 +622,6 @@ def _check_args(paths: dict[str, Path], out: Path, multiplier: float, layout: La
         return
     if layout is SD_LAYOUT and out.suffix.lower() != ".safetensors":
         raise ConfigError(f"output {out} must end in .safetensors")
-    if layout is DIFFUSERS_LAYOUT and out.suffix.lower() == ".safetensors":
-        raise ConfigError(
-            f"output {out}: the inputs are diffusers folders, so the output is a diffusers folder; give -o a folder "
-            f"path such as {out.with_suffix('')} (one .safetensors with diffusers key names is not loadable)"
-        )
     if out.suffix.lower() != ".safetensors" and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"output folder {out} already exists and is not empty; choose a new one")
     if out.suffix.lower() != ".safetensors" and not paths["inpaint_base"].expanduser().is_dir():
@@ -684,6 +745,8 @@ def make_inpaint(
         renamed = align_key_names(models) if layout is SD_LAYOUT else {}
         _check_args(paths, out, float(multiplier), layout)
         items, dropped = plan_merge(models, layout, fp16)
+        to_single = layout is DIFFUSERS_LAYOUT and out.suffix.lower() == ".safetensors"
+        plan = _conversion(models, family, items) if to_single else None
         inputs = {
             r: {"path": str(m.path), "kind": m.kind, "sha256": model_sha256(m.path, progress, r)}
             for r, m in models.items()
@@ -692,6 +755,6 @@ def make_inpaint(
         dtype = "F16" if fp16 else "F32"
         report = MergeReport(out, float(multiplier), dtype, family, layout.name, inputs, rules, renamed)
         metadata = merge_metadata(inputs, multiplier, dtype, family, report.counts())
-        report.bytes_written = _write_output(out, items, models, float(multiplier), metadata, progress)
+        report.bytes_written = _write_output(out, items, models, float(multiplier), metadata, progress, plan)
     report.seconds = time.monotonic() - start
     return report
