@@ -33,10 +33,6 @@ VARIANTS: dict[str, tuple[str, int]] = {
     "sdxl-inpainting": ("sdxl", 9),
 }
 
-_SD_PREFIX = {"unet": "model.diffusion_model.", "vae": "first_stage_model."}
-_TE1_PREFIX = {"sd15": "cond_stage_model.transformer.", "sdxl": "conditioner.embedders.0.transformer."}
-_TE2_PREFIX = "conditioner.embedders.1.model."
-
 
 @dataclass(frozen=True)
 class TinyModel:
@@ -134,110 +130,30 @@ def build_tiny_pipeline(family: str = "sd15", in_channels: int = 9, seed: int = 
 # ---------------------------------------------------------------- diffusers → original keys
 
 
-def _unet_ldm_key(key: str, layers: int, up_has_attn: dict[int, bool]) -> str:
-    """Original (LDM) name of one diffusers UNet parameter name; ``layers`` = layers_per_block."""
-    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING as M
-
-    fixed = {**M["unet"]["layers"], **M["unet"]["addition_embed_type"]}
-    if key in fixed:
-        return fixed[key]
-    p = key.split(".")
-    if p[0] == "down_blocks":
-        i = int(p[1])
-        if p[2] == "downsamplers":
-            return f"input_blocks.{(layers + 1) * (i + 1)}.0.op." + ".".join(p[5:])
-        slot = "0" if p[2] == "resnets" else "1"
-        rest = _resnet_ldm(p[4:]) if p[2] == "resnets" else ".".join(p[4:])
-        return f"input_blocks.{(layers + 1) * i + int(p[3]) + 1}.{slot}.{rest}"
-    if p[0] == "up_blocks":
-        i = int(p[1])
-        if p[2] == "upsamplers":
-            return f"output_blocks.{(layers + 1) * i + layers}.{2 if up_has_attn[i] else 1}.conv." + ".".join(p[5:])
-        slot = "0" if p[2] == "resnets" else "1"
-        rest = _resnet_ldm(p[4:]) if p[2] == "resnets" else ".".join(p[4:])
-        return f"output_blocks.{(layers + 1) * i + int(p[3])}.{slot}.{rest}"
-    if p[0] == "mid_block":
-        index = 2 * int(p[2]) if p[1] == "resnets" else 1
-        rest = _resnet_ldm(p[3:]) if p[1] == "resnets" else ".".join(p[3:])
-        return f"middle_block.{index}.{rest}"
-    raise KeyError(f"no original name for UNet parameter {key}")
-
-
-def _resnet_ldm(parts: list[str]) -> str:
-    names = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
-             "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
-    return ".".join([names.get(parts[0], parts[0]), *parts[1:]])
-
-
-def _vae_ldm_key(key: str, n_blocks: int) -> tuple[str, bool]:
-    """Original name of a diffusers VAE parameter, and whether a linear weight becomes a 1×1 conv."""
-    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING as M
-
-    if key in M["vae"]:
-        return M["vae"][key], False
-    p = key.split(".")
-    side = p[0]
-    if p[1] == "mid_block":
-        if p[2] == "resnets":
-            rest = ".".join(p[4:]).replace("conv_shortcut", "nin_shortcut")
-            return f"{side}.mid.block_{int(p[3]) + 1}.{rest}", False
-        attn = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out": "proj_out"}
-        tail = p[5:] if p[4] != "to_out" else p[6:]
-        return f"{side}.mid.attn_1.{attn[p[4]]}." + ".".join(tail), p[4] != "group_norm" and p[-1] == "weight"
-    i = int(p[2]) if side == "encoder" else n_blocks - 1 - int(p[2])
-    level = "down" if side == "encoder" else "up"
-    if p[3] in ("downsamplers", "upsamplers"):
-        return f"{side}.{level}.{i}.{level}sample.conv." + ".".join(p[6:]), False
-    return f"{side}.{level}.{i}.block.{p[4]}." + ".".join(p[5:]).replace("conv_shortcut", "nin_shortcut"), False
-
-
-def _clip_ldm_items(model: Any, prefix: str) -> dict[str, Any]:
-    """transformers CLIPTextModel weights under the original ``<prefix>text_model.*`` names."""
-    out = {}
-    for key, value in model.state_dict().items():
-        full = key if key.startswith("text_model.") else "text_model." + key
-        out[prefix + full] = value
-    return out
-
-
-def _open_clip_items(model: Any, prefix: str = _TE2_PREFIX) -> dict[str, Any]:
-    """CLIPTextModelWithProjection weights under open_clip names (fused q/k/v ``in_proj``)."""
+def to_original_state_dict(pipe: Any) -> dict[str, Any]:
+    """All weights of a tiny pipeline under the original Stable Diffusion checkpoint names, by the
+    product's own key conversion (:mod:`autofix.modelfiles.sd_keys`, what make-inpaint writes)."""
     import torch
 
-    sd = model.state_dict()
-    out = {prefix + "positional_embedding": sd["text_model.embeddings.position_embedding.weight"],
-           prefix + "token_embedding.weight": sd["text_model.embeddings.token_embedding.weight"],
-           prefix + "ln_final.weight": sd["text_model.final_layer_norm.weight"],
-           prefix + "ln_final.bias": sd["text_model.final_layer_norm.bias"],
-           prefix + "text_projection": sd["text_projection.weight"].T.contiguous()}
-    rename = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
-              "self_attn.out_proj": "attn.out_proj"}
-    for i in range(model.config.num_hidden_layers):
-        src = f"text_model.encoder.layers.{i}."
-        dst = f"{prefix}transformer.resblocks.{i}."
-        for kind in ("weight", "bias"):
-            qkv = [sd[f"{src}self_attn.{n}_proj.{kind}"] for n in "qkv"]
-            out[f"{dst}attn.in_proj_{kind}"] = torch.cat(qkv, 0)
-            for old, new in rename.items():
-                out[f"{dst}{new}.{kind}"] = sd[f"{src}{old}.{kind}"]
-    return out
+    from autofix.modelfiles.sd_keys import conversion_plan
 
-
-def to_original_state_dict(pipe: Any) -> dict[str, Any]:
-    """All weights of a tiny pipeline under the original Stable Diffusion checkpoint names."""
-    unet_cfg = pipe.unet.config
-    up_attn = {i: t.startswith("CrossAttn") for i, t in enumerate(unet_cfg.up_block_types)}
+    family = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None else "sd1"
+    comps = ["unet", "vae", "text_encoder"] + (["text_encoder_2"] if family == "sdxl" else [])
+    flat = {f"{c}.{k}": v for c in comps for k, v in getattr(pipe, c).state_dict().items()}
+    plan, _ = conversion_plan(flat, family, dict(pipe.unet.config), dict(pipe.vae.config))
     out = {}
-    for key, value in pipe.unet.state_dict().items():
-        out[_SD_PREFIX["unet"] + _unet_ldm_key(key, unet_cfg.layers_per_block, up_attn)] = value
-    for key, value in pipe.vae.state_dict().items():
-        name, to_conv = _vae_ldm_key(key, len(pipe.vae.config.block_out_channels))
-        out[_SD_PREFIX["vae"] + name] = value[:, :, None, None] if to_conv else value
-    family = "sdxl" if hasattr(pipe, "text_encoder_2") else "sd15"
-    out.update(_clip_ldm_items(pipe.text_encoder, _TE1_PREFIX[family]))
-    if family == "sdxl":
-        out.update(_open_clip_items(pipe.text_encoder_2))
-    return {k: v.detach().contiguous().clone() for k, v in out.items()}
+    for conv in plan:
+        parts = [flat[s] for s in conv.sources]
+        if conv.how == "cat0":
+            value = torch.cat(parts, 0)
+        elif conv.how == "transpose":
+            value = parts[0].T
+        elif conv.how == "conv1x1":
+            value = parts[0][:, :, None, None]
+        else:
+            value = parts[0]
+        out[conv.name] = value.detach().contiguous().clone()
+    return out
 
 
 # ---------------------------------------------------------------- writing to disk
