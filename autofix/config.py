@@ -154,8 +154,10 @@ class ControlNetUnit(_Strict):
     ``models/ControlNet``, ComfyUI ``models/controlnet``) for the base model's family.
     ``type``: the control image, built from each crop: ``inpaint``, ``tile``, ``canny``,
     ``openpose`` (the region's MediaPipe landmarks); ``depth``/``lineart``/``softedge`` need an
-    annotator model autofix does not ship and are refused. ``weight`` is the conditioning
-    scale, ``start``/``end`` the fraction of the steps it guides.
+    annotator model autofix does not ship, so they take ``image``: a control image made
+    elsewhere (a file used for every input, or a folder with one per input under the input's
+    relative path), the input's size, cut and resized with each crop. ``weight`` is the
+    conditioning scale, ``start``/``end`` the fraction of the steps it guides.
     """
 
     model: str
@@ -163,12 +165,14 @@ class ControlNetUnit(_Strict):
     weight: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     start: Unit = 0.0
     end: Unit = 1.0
+    image: str | None = None
 
     @model_validator(mode="after")
     def _usable(self) -> "ControlNetUnit":
-        if self.type in ("depth", "lineart", "softedge"):
-            raise ValueError(f"control type {self.type!r} needs an annotator model autofix does not ship; "
-                             "use inpaint, tile, canny or openpose")
+        if self.type in ("depth", "lineart", "softedge") and not self.image:
+            raise ValueError(f"control type {self.type!r} needs an annotator model autofix does not ship: give "
+                             "its control image (controlnet[].image, a file or a folder of one per input), "
+                             "or use inpaint, tile, canny or openpose")
         if self.start >= self.end:
             raise ValueError(f"control start ({self.start}) must be below end ({self.end})")
         return self

@@ -50,8 +50,9 @@ def test_openpose_hand_from_landmarks_in_crop_pixels():
 
 
 def test_annotator_types_and_bad_ranges_are_config_errors():
-    with pytest.raises(ConfigError, match="needs an annotator model"):
+    with pytest.raises(ConfigError, match="needs an annotator model .* give its control image"):
         build_config("faces", overrides=['stages.*.inpaint.controlnet=[{model: x, type: depth}]'])
+    build_config("faces", overrides=['stages.*.inpaint.controlnet=[{model: x, type: depth, image: d.png}]'])
     with pytest.raises(ConfigError, match="start"):
         build_config("faces", overrides=['stages.*.inpaint.controlnet=[{model: x, start: 0.6, end: 0.5}]'])
 
@@ -103,13 +104,17 @@ def test_controlnet_changes_the_output_and_is_recorded(tiny, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(photo_array("astronaut")).save(src / "a.png")
+    ramp = np.linspace(0, 255, 512, dtype=np.uint8)  # a made-up depth map of the photo's size
+    Image.fromarray(np.repeat(np.repeat(ramp[:, None], 512, axis=1)[:, :, None], 3, axis=2)).save(tmp_path / "depth.png")
     base = ("fix", str(src), "--preset", "faces", "--model", str(model.single_file), "--model-config",
             str(model.config_dir), "--steps", "2", "--strength", "0.5", "--resolution", "128", "-q", "--no-report")
     outs = {}
     for name, extra in (("plain", ()), ("canny", ("--controlnet", str(folder), "--control-type", "canny")),
                         ("file", ("--controlnet", str(file), "--control-type", "canny")),
                         ("two", ("--controlnet", str(folder), "--controlnet", str(file), "--control-type", "inpaint",
-                                 "--control-type", "tile", "--control-weight", "0.8", "--control-end", "0.5"))):
+                                 "--control-type", "tile", "--control-weight", "0.8", "--control-end", "0.5")),
+                        ("depth", ("--controlnet", str(folder), "--control-type", "depth",
+                                   "--control-image", str(tmp_path / "depth.png")))):
         res = _cli(*base, "-o", str(tmp_path / name), *extra)
         assert res.returncode == 0, res.stderr
         outs[name] = np.asarray(Image.open(tmp_path / name / "a.png")).astype(int)
@@ -118,6 +123,7 @@ def test_controlnet_changes_the_output_and_is_recorded(tiny, tmp_path):
     assert not np.array_equal(outs["canny"], outs["plain"])  # the ControlNet adds something
     np.testing.assert_array_equal(outs["canny"], outs["file"])  # folder and single file load the same weights
     assert not np.array_equal(outs["two"], outs["canny"])
+    assert not np.array_equal(outs["depth"], outs["plain"]) and not np.array_equal(outs["depth"], outs["canny"])
     (region,) = json.loads((tmp_path / "two" / "a.png.autofix.json").read_text())["stages"][0]["regions"]
     assert region["backend_info"]["controlnet"] == [
         {"model": str(folder), "type": "inpaint", "weight": 0.8, "start": 0.0, "end": 0.5},
@@ -164,3 +170,23 @@ def test_sdxl_controlnet_single_file_in_memory(tmp_path):
                                                                "start": 0.0, "end": 1.0}] if units else None)
         outs.append(image)
     assert not np.array_equal(outs[0], outs[1])
+
+
+def test_given_control_image_is_cut_with_the_crop(tmp_path):
+    """depth/lineart/softedge take a control image made elsewhere: a file, or a folder with one
+    per input under its relative path; cut and resized exactly like the crop."""
+    from autofix.inpaint.controlnet import given_control
+    from autofix.plan.crop import cut
+
+    depth = np.random.default_rng(1).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    (tmp_path / "maps" / "sub").mkdir(parents=True)
+    Image.fromarray(depth).save(tmp_path / "maps" / "sub" / "a.png")
+    crop = CropWindow((20, 10, 100, 90), (128, 128))
+    got = given_control(str(tmp_path / "maps"), "sub/a.png", (120, 160), crop)
+    np.testing.assert_allclose(got, cut(depth, crop).astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(given_control(str(tmp_path / "maps" / "sub" / "a.png"), "x.png", (120, 160), crop),
+                                  got)
+    with pytest.raises(ConfigError, match="control image is 160x120, the input is 200x120"):
+        given_control(str(tmp_path / "maps"), "sub/a.png", (120, 200), crop)
+    with pytest.raises(ConfigError, match="missing or unreadable"):
+        given_control(str(tmp_path / "maps"), "b.png", (120, 160), crop)

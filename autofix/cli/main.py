@@ -77,6 +77,9 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
                                                                 "lineart", "softedge"],
                    help="control image per --controlnet, in order (default: inpaint); built in: inpaint, tile, "
                    "canny, openpose (from the MediaPipe landmarks)")
+    c.add_argument("--control-image", action="append", metavar="PATH",
+                   help="a control image made elsewhere (depth map, line art, ...) per --controlnet, in order: a "
+                   "file, or a folder with one per input under its relative path (needed for depth/lineart/softedge)")
     c.add_argument("--control-weight", type=float, metavar="W", help="conditioning scale, 0-2 (default: 1)")
     c.add_argument("--control-start", type=float, metavar="F", help="fraction of steps where control starts (default 0)")
     c.add_argument("--control-end", type=float, metavar="F", help="fraction of steps where control ends (default 1)")
@@ -230,16 +233,22 @@ def _controlnet_overrides(args: argparse.Namespace) -> list[str]:
     """``--controlnet``/``--control-*`` as one ``stages.*.inpaint.controlnet=[...]`` override."""
     paths = getattr(args, "controlnet", None) or []
     types = getattr(args, "control_type", None) or []
+    images = getattr(args, "control_image", None) or []
     extra = {k: getattr(args, f"control_{k}", None) for k in ("weight", "start", "end")}
     if not paths:
-        if types or any(v is not None for v in extra.values()):
-            raise ValueError("--control-type/--control-weight/--control-start/--control-end need --controlnet PATH")
+        if types or images or any(v is not None for v in extra.values()):
+            raise ValueError("--control-type/--control-image/--control-weight/--control-start/--control-end "
+                             "need --controlnet PATH")
         return []
     if len(types) not in (0, 1, len(paths)):
         raise ValueError(f"give one --control-type, or one per --controlnet ({len(paths)}), not {len(types)}")
+    if len(images) not in (0, len(paths)):
+        raise ValueError(f"give one --control-image per --controlnet ({len(paths)}), not {len(images)}")
     units = []
     for i, path in enumerate(paths):
         unit: dict[str, Any] = {"model": path, "type": (types[i] if len(types) > 1 else (types or ["inpaint"])[0])}
+        if images and images[i] not in ("", "-"):
+            unit["image"] = images[i]
         unit.update({k: v for k, v in extra.items() if v is not None})
         units.append(unit)
     return [f"stages.*.inpaint.controlnet={json.dumps(units)}"]

@@ -11,8 +11,9 @@ Control images (:func:`control_image`), made on each region's crop at its proces
   points as the 20 coloured bones and red joints of OpenPose's hand model, a face's key
   points as white dots (the usual way to fix hand anatomy).
 
-``depth``, ``lineart`` and ``softedge`` need an annotator model autofix does not ship: a
-stage asking for one is refused when the config is read, with one line.
+``depth``, ``lineart`` and ``softedge`` need an annotator model autofix does not ship: they
+take a control image made elsewhere (:func:`given_control`; any type may), and without one
+the config is refused with one line.
 
 Models (:func:`load_controlnet`): a diffusers folder (``config.json`` +
 ``diffusion_pytorch_model.safetensors``) or one ``.safetensors`` file as A1111
@@ -109,6 +110,24 @@ def region_landmarks(region: Any, box: tuple[int, int, int, int], size: tuple[in
     return hands, faces
 
 
+def given_control(path: str, where: str, shape_hw: tuple[int, ...], crop: Any) -> np.ndarray:
+    """A user-supplied control image (depth map, line art, ...) cut like the crop: ``path`` is a
+    file, or a folder holding one per input under the input's relative path ``where``."""
+    import cv2
+
+    from ..plan.crop import cut
+
+    p = Path(path).expanduser()
+    file = p / where if p.is_dir() else p
+    arr = cv2.imread(str(file), cv2.IMREAD_COLOR) if file.is_file() else None
+    if arr is None:
+        raise ConfigError(f"{show_path(file)}: control image missing or unreadable")
+    if arr.shape[:2] != tuple(shape_hw[:2]):
+        raise ConfigError(f"{show_path(file)}: control image is {arr.shape[1]}x{arr.shape[0]}, "
+                          f"the input is {shape_hw[1]}x{shape_hw[0]}")
+    return cut(np.ascontiguousarray(arr[:, :, ::-1]), crop).astype(np.float32) / 255.0
+
+
 # --------------------------------------------------------------------------- models
 
 def controlnet_config(unet_config: Any) -> dict[str, Any]:
@@ -121,16 +140,22 @@ def controlnet_config(unet_config: Any) -> dict[str, Any]:
     return cfg
 
 
-def load_controlnet(path: str | Path, unet: Any, dtype: Any) -> Any:
+def load_controlnet(path: str | Path, unet: Any, dtype: Any, allow_pickle: bool | None = None) -> Any:
     """A ``ControlNetModel`` from a diffusers folder or a single ``.safetensors`` file; the
-    architecture of a single file is the base UNet's (see the module docstring)."""
+    architecture of a single file is the base UNet's (see the module docstring). Pickle weights
+    in a folder follow the one pickle policy (:mod:`autofix.modelfiles.trust`); ``.safetensors``
+    headers are validated first (a lying one is one line)."""
     from diffusers import ControlNetModel
+
+    from ..modelfiles import trust
+    from ..modelfiles.safetensors_io import read_header
 
     p = Path(path).expanduser()
     if p.is_dir():
         if not (p / "config.json").is_file():
             raise ConfigError(f"{show_path(p)}: not a diffusers ControlNet folder (no config.json)")
-        return ControlNetModel.from_pretrained(p, torch_dtype=dtype)
+        use = trust.use_safetensors([p], allow_pickle)
+        return ControlNetModel.from_pretrained(p, torch_dtype=dtype, use_safetensors=use)
     if not p.is_file():
         raise ConfigError(f"{show_path(p)}: ControlNet model not found (a diffusers folder or a .safetensors file; "
                           "A1111 keeps them in models/ControlNet, ComfyUI in models/controlnet)")
@@ -140,6 +165,7 @@ def load_controlnet(path: str | Path, unet: Any, dtype: Any) -> Any:
     from safetensors.torch import load_file
 
     config = controlnet_config(unet.config)
+    read_header(p)
     state = load_file(str(p))
     state = {k.removeprefix("control_model."): v for k, v in state.items()} if any(
         k.startswith("control_model.") for k in state) else state

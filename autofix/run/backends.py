@@ -172,4 +172,6 @@ class Backends:
         }
         if stage.inpaint.controlnet and name == "diffusers":  # issue 14: the ControlNet files' own identity
             identity["controlnet_models"] = [_file_identity(u.model) for u in stage.inpaint.controlnet]
+            if any(u.image for u in stage.inpaint.controlnet):  # user-supplied control images
+                identity["control_images"] = [_file_identity(u.image) for u in stage.inpaint.controlnet]
         return identity

@@ -45,6 +45,7 @@ class StagePlan:
     inpainter: str | None
     skip_reason: str
     jobs: list[InpaintJob] = field(default_factory=list)
+    settings: list[Any] = field(default_factory=list)  # per job: meta.inherit.JobSettings
     #: per job: the region (index into ``regions``) it repaints, and for whole-picture
     #: resize_and_fill the frame whose canvas the job's image fills (None otherwise)
     job_regions: list[int] = field(default_factory=list)
@@ -100,7 +101,7 @@ def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarra
         for i, (r, p) in enumerate(zip(regions, prompts_)):
             if i in plan.skipped:
                 continue
-            plan.jobs.append(_job(stage, image, r, *p, frame=frame, controls=not native))
+            plan.jobs.append(_job(stage, image, r, *p, frame=frame, controls=not native, where=where))
             plan.job_regions.append(i)
             plan.frames.append(frame)
     return plan
@@ -236,15 +237,17 @@ def _native(region: PlannedRegion) -> PlannedRegion:
 
 
 def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion, prompt: str, negative: str,
-         frame: WholeFrame | None = None, controls: bool = True) -> InpaintJob:
+         frame: WholeFrame | None = None, controls: bool = True, where: str = "image") -> InpaintJob:
     crop_rgb, crop_mask = cut_crop(image, region.hard_mask, region.crop)
     p = stage.inpaint
     params = p.model_dump(mode="json", exclude={"prompt", "negative_prompt", "region_prompts"})
     if p.controlnet and controls:  # ControlNet control images, built on the crop (issue 14)
-        from ..inpaint.controlnet import control_image, region_landmarks
+        from ..inpaint.controlnet import control_image, given_control, region_landmarks
 
         hands, faces = region_landmarks(region, region.crop.box, region.crop.size)
-        params["control_images"] = [control_image(u.type, crop_rgb, crop_mask, hands, faces) for u in p.controlnet]
+        params["control_images"] = [
+            given_control(u.image, where, image.shape[:2], region.crop) if u.image
+            else control_image(u.type, crop_rgb, crop_mask, hands, faces) for u in p.controlnet]
         if frame is not None:
             params["control_images"] = [fill_canvas(c, frame) for c in params["control_images"]]
     if frame is not None:  # whole picture, resize_and_fill: the picture on the model's canvas
