@@ -475,3 +475,24 @@ def test_allow_pickle_help_states_one_meaning():
     text = " ".join(res.stdout.split())
     assert "--allow-pickle" in text and "weights_only=True" in text and "YOLO" in text
     assert "fully unpickled" not in text
+
+
+# ------------------------------------------------------------------ ControlNet files follow the same rules
+
+
+def test_controlnet_files_follow_the_pickle_policy_and_the_header_validator(tiny, tmp_path):
+    from autofix.inpaint.controlnet import load_controlnet
+
+    unet = build_tiny_pipeline("sd15", 9, seed=0).unet
+    liar = tmp_path / "control.safetensors"
+    liar.write_bytes(LYING["offsets past the data"])
+    with pytest.raises(SafetensorsError, match=r"control\.safetensors: tensor 'a' has offsets") as err:
+        load_controlnet(liar, unet, torch.float32)
+    assert "\n" not in str(err.value)
+    folder = tmp_path / "cn"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    torch.save({"w": torch.zeros(2)}, folder / "diffusion_pytorch_model.bin")
+    with pytest.raises(UnsafeModelFile, match=r"diffusion_pytorch_model\.bin: refusing to load a pickle"):
+        load_controlnet(folder, unet, torch.float32)
+    assert trust.use_safetensors([folder], allow_pickle=True) is None  # allowed: diffusers reads it weights-only

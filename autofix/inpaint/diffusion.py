@@ -349,7 +349,8 @@ class DiffusionInpainter:
         models = self.__dict__.setdefault("_controlnets", {})
         for path, *_ in s.controlnets:
             if path not in models:
-                models[path] = load_controlnet(path, base.unet, self.dtype).to(base.unet.device)
+                models[path] = load_controlnet(path, base.unet, self.dtype, allow_pickle=True if self.allow_pickle
+                                               else None).to(base.unet.device)
                 log.info("loaded ControlNet %s", path)
         nets = [models[u[0]] for u in s.controlnets]
         pipes = self.__dict__.setdefault("_controlnet_pipes", {})

@@ -319,17 +319,8 @@ def check_diffusers_folder(folder: Path, *, allow_pickle: bool) -> None:
 
 
 def _use_safetensors(folders: list[Path], allow_pickle: bool) -> bool | None:
-    """``use_safetensors`` for ``from_pretrained`` over component ``folders``: ``True`` unless
-    some of them have only pickle weights — each of which must then pass the pickle policy —
-    and ``None`` (diffusers reads them with ``weights_only=True``) then."""
-    pickle_only = []
-    for sub in (f for f in folders if f.is_dir()):
-        files = [p for p in sub.iterdir() if p.is_file()]
-        if not any(p.suffix == ".safetensors" for p in files):
-            pickle_only += [p for p in files if p.suffix in PICKLE_SUFFIXES]
-    for pickled in sorted(pickle_only):
-        trust.check_pickle(pickled, trust.flag(allow_pickle))
-    return None if pickle_only else True
+    """:func:`autofix.modelfiles.trust.use_safetensors` (``allow_pickle=False``: the environment decides)."""
+    return trust.use_safetensors(folders, trust.flag(allow_pickle))
 
 
 def _listed(index: dict[str, Any], name: str) -> bool:

@@ -89,6 +89,27 @@ def check_pickle(path: str | Path, allow_pickle: bool | None = None) -> None:
     )
 
 
+def use_safetensors(folders: list[Path], allow_pickle: bool | None = None) -> bool | None:
+    """``use_safetensors`` for a diffusers/transformers ``from_pretrained`` over model component
+    ``folders``: ``True`` unless some folder has only pickle weights — each of which must then
+    pass :func:`check_pickle` — and ``None`` then (the library reads them with
+    ``torch.load(weights_only=True)``). Every ``.safetensors`` file's header is validated first
+    (:func:`autofix.modelfiles.safetensors_io.read_header`), so a lying one is one line."""
+    from .safetensors_io import read_header
+
+    pickle_only = []
+    for folder in (f for f in folders if f.is_dir()):
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        weights = [p for p in files if p.suffix == ".safetensors"]
+        for weight in weights:
+            read_header(weight)
+        if not weights:
+            pickle_only += [p for p in files if p.suffix in PICKLE_SUFFIXES]
+    for pickled in pickle_only:
+        check_pickle(pickled, allow_pickle)
+    return None if pickle_only else True
+
+
 def load_weights(path: str | Path, allow_pickle: bool | None = None) -> dict[str, Any]:
     """The tensors of a pickled state dict: :func:`check_pickle`, then
     ``torch.load(weights_only=True)`` (memory-mapped where the format allows).
