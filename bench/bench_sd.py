@@ -4,7 +4,7 @@ Two measurements, both through the real folder path (``run_folder``: decode, det
 bucketed crops, stage-major windows, composite, snapshots, finals, sidecars):
 
 ``batching`` (default; CPU-friendly): a folder of >= 14 real photos of faces and hands
-(~1024-px variants of the photos that ship in scikit-image, matplotlib and ultralytics), the
+(default 32: ~1024-px variants of the photos that ship in scikit-image, matplotlib and ultralytics), the
 ``faces+hands`` preset, the tiny random SD1.5-inpainting model from ``tests/sd_tiny.py``
 loaded from its A1111-style single file, default ``--max-batch 8``. Prints the mean crops per
 UNet call (each pipeline call runs every UNet step on all its crops) against the target
@@ -19,7 +19,7 @@ same loaded pipeline: regions/s of each, their ratio, and the fraction of wall t
 busy (``nvidia-smi`` sampled every 100 ms; ``torch.cuda.utilization`` as a fallback).
 Targets: >= 8 regions/s, >= 2.5x the per-region way, GPU busy >= 80%.
 
-    python bench/bench_sd.py                         # batching, tiny model, CPU
+    python bench/bench_sd.py [--images 32]           # batching, tiny model, CPU
     python bench/bench_sd.py --gpu                   # full size, CUDA (the prepared command)
     python bench/bench_sd.py --gpu --tiny --images 4 # the GPU script's plumbing, on CPU
 """
@@ -344,7 +344,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("--check", action="store_true", help="exit 1 when the batching target is missed")
     args = p.parse_args(argv)
-    args.images = args.images or (48 if args.gpu else 16)
+    args.images = args.images or (48 if args.gpu else 32)
     return args
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from autofix.config import build_config
 from autofix.photos import photo_array
-from autofix.plan.crop import MAX_GROWTH, bucket_window, buckets, crop_window
+from autofix.plan.crop import MAX_GROWTH, bucket_grid, bucket_window, buckets, crop_window
 from autofix.run.batch import run_folder
 from autofix.run.executor import RunOptions
 from autofix.run.records import StageRecord
@@ -25,14 +25,16 @@ from autofix.types import CropWindow
 
 
 def test_sd15_buckets_exact():
-    assert buckets(512) == ((256, 1024), (320, 768), (384, 640), (448, 576), (512, 512),
-                            (576, 448), (640, 384), (768, 320), (1024, 256))
+    assert bucket_grid(512) == ((256, 1024), (320, 768), (384, 640), (448, 576), (512, 512),
+                                (576, 448), (640, 384), (768, 320), (1024, 256))
+    assert buckets(512) == ((320, 768), (448, 576), (512, 512), (576, 448), (768, 320))
 
 
-def test_sdxl_buckets_include_the_usual_set():
-    b = set(buckets(1024))
-    assert {(1024, 1024), (1152, 896), (896, 1152), (1216, 832), (1344, 768), (768, 1344)} <= b
-    for w, h in b:
+def test_sdxl_buckets_come_from_the_usual_set():
+    grid = set(bucket_grid(1024))
+    assert {(1024, 1024), (1152, 896), (896, 1152), (1216, 832), (1344, 768), (768, 1344)} <= grid
+    assert buckets(1024) == ((640, 1600), (896, 1152), (1024, 1024), (1152, 896), (1600, 640))
+    for w, h in grid:
         assert w % 64 == 0 and h % 64 == 0 and w * h <= 1024 * 1024 and max(w / h, h / w) <= 4
 
 
@@ -310,3 +312,42 @@ def test_sd_window_invariance_and_crops_share_unet_calls(tiny_sd, tmp_path):
         b = np.asarray(Image.open(outs[8][0] / rel)).astype(int)
         diff = np.abs(a - b)  # the documented tolerance: float summation order only
         assert diff.max() <= 2 and (diff > 0).mean() < 0.01, rel
+
+
+def test_seed_and_sampler_from_the_image_reach_the_jobs(tiny_sd, tmp_path):
+    """--seed image / --sampler image through the real fix path: the A1111 seed + region index
+    and the image's sampler are what the pipeline got, and the sidecar says where they came from."""
+    from PIL import PngImagePlugin
+
+    src = tmp_path / "in"
+    src.mkdir()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a man, detailed face\nNegative prompt: blurry\n"
+                  "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 1280x720, Model: x")
+    Image.fromarray(photo_array("zidane")).save(src / "z.png", pnginfo=info)
+    cfg = build_config("faces", patch={"inpainter": {"model": str(tiny_sd.single_file),
+                                                     "config_dir": str(tiny_sd.config_dir)}},
+                       overrides=["stages.*.inpaint.steps=2", "stages.*.inpaint.strength=0.5",
+                                  "stages.*.crop.resolution=128", "stages.*.inpaint.seed=image",
+                                  "stages.*.inpaint.scheduler=image"])
+    from autofix.inpaint.diffusion import DiffusionInpainter
+
+    seen, original = [], DiffusionInpainter._run
+
+    def spy(self, chunk, s):
+        seen.extend((it.seed, s.scheduler) for it in chunk)
+        return original(self, chunk, s)
+
+    DiffusionInpainter._run = spy
+    try:
+        summary = run_folder(src, tmp_path / "out", cfg, progress=False)
+    finally:
+        DiffusionInpainter._run = original
+    assert summary.exit_code() == 0, [o.detail for o in summary.outcomes]
+    side = json.loads((tmp_path / "out" / "z.png.autofix.json").read_text())
+    regions = side["stages"][0]["regions"]
+    assert len(regions) == 2
+    assert [r["seed"] for r in regions] == [1234, 1235]
+    assert sorted(seen) == [(1234, "euler_a"), (1235, "euler_a")]
+    assert all(r["inherited"]["seed_from"] == "image" and r["inherited"]["scheduler"] == "euler_a" for r in regions)
+    assert "seed from the image" in "\n".join(summary.lines())

@@ -62,12 +62,17 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m.add_argument("--steps", type=int, help="denoising steps, 1-150 (default: 20)")
     m.add_argument("--strength", type=float, help="how much of a region is repainted, 0-1 (default: 0.4; remove 0.9)")
     m.add_argument("--cfg", type=float, help="classifier-free guidance scale, 0-30 (default: 7)")
-    m.add_argument("--seed", type=int, help="base seed; region i uses seed+i; -1 draws a random one per region, "
-                   "recorded in the sidecar (default: 0)")
+    m.add_argument("--seed", type=_seed_arg, metavar="N|-1|image",
+                   help="base seed; region i uses seed+i; -1 draws a random one per region; 'image': the image's "
+                   "own generation seed + i (as ADetailer); recorded in the sidecar (default: 0)")
     m.add_argument("--candidates", type=int, metavar="N",
                    help="best-of-N per region with a never-worse guard, 1-16 (default: 1)")
-    m.add_argument("--scheduler", help="sampler in A1111/ComfyUI spelling, e.g. 'DPM++ 2M Karras', euler_a, dpmpp_2m; "
+    m.add_argument("--scheduler", "--sampler", dest="scheduler",
+                   help="sampler in A1111/ComfyUI spelling, e.g. 'DPM++ 2M Karras', euler_a, dpmpp_2m; "
                    "'image': the one the image was generated with (default: the model's own)")
+    m.add_argument("--lora-dir", action="append", metavar="DIR",
+                   help="a folder of LoRA .safetensors for <lora:NAME:W> prompt tags (repeatable; also searched: "
+                   "A1111 models/Lora and ComfyUI models/loras beside the model, $AUTOFIX_LORA_DIRS)")
     m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"],
                    help="what the masked area starts from (default: original; remove: fill)")
     c = p.add_argument_group("controlnet (diffusion model only; every stage)")
@@ -117,6 +122,16 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     o.add_argument("--window", type=int, metavar="N",
                    help="images in flight per stage-major window; all their crops reach the inpainter together "
                         "(default: --max-batch with a diffusion model, 4 otherwise; outputs do not depend on it)")
+
+
+def _seed_arg(text: str) -> int | str:
+    """``--seed``: an integer (``-1`` for a fresh random seed per region) or ``image``."""
+    if text.strip().lower() == "image":
+        return "image"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, -1 or 'image', not {text!r}") from None
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -215,6 +230,9 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "faces+hand
     overrides = [f"stages.*.{key}={_yaml_scalar(getattr(args, dest))}"
                  for dest, key in _STAGE_FLAGS.items() if getattr(args, dest, None) is not None]
     overrides += _controlnet_overrides(args)
+    if getattr(args, "lora_dir", None):  # read by the LoRA loader (autofix.inpaint.loras), here and in workers
+        os.environ["AUTOFIX_LORA_DIRS"] = os.pathsep.join(
+            [str(Path(d).expanduser()) for d in args.lora_dir] + [os.environ.get("AUTOFIX_LORA_DIRS", "")]).rstrip(os.pathsep)
     inpainter = {k: v for k, v in {
         "backend": args.inpainter, "model": args.model, "model_dir": args.model_dir,
         "device": args.device, "allow_pickle": args.allow_pickle or None, "max_batch": args.max_batch,
@@ -445,6 +463,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from ..run.executor import RunOptions
 
+    if args.config is None:  # ADetailer users expect the image's own seed and sampler when watching
+        defaults = [f"stages.*.inpaint.{k}=image" for k in ("seed", "scheduler") if getattr(args, k, None) is None]
+        args.overrides = defaults + args.overrides
     config = config_from_args(args)
     _warn_cpu_offload(config)
     if not args.json and not args.quiet:

@@ -96,7 +96,12 @@ def _backend_lines(runner: ImageRunner) -> list[str]:
             what = runner.backends.skip_reason(stage)
         else:
             what = runner.backends.built_name(name)
-        lines.append(f"  stage {i} {stage.name}: detector {det}, inpainter {what}")
+        line = f"  stage {i} {stage.name}: detector {det}, inpainter {what}"
+        inherits = [f"{k} from the image" for k, v in (("seed", stage.inpaint.seed), ("sampler", stage.inpaint.scheduler))
+                    if str(v).lower() == "image"] + (["a fresh random seed per region"] if stage.inpaint.seed == -1 else [])
+        if name is not None and inherits:
+            line += "; " + ", ".join(inherits) + " (each region's sidecar record says what it got)"
+        lines.append(line)
     return lines
 
 

@@ -44,8 +44,8 @@ class RunOptions:
     Attributes:
         window: images in flight per window (stage-major: every image of a window goes
             through stage k before any goes to stage k+1, and all their crops reach the
-            inpainter together). ``None``: the inpainter's ``max_batch`` for diffusion, 4 for
-            classical fills. Outputs do not depend on it.
+            inpainter together). ``None``: four times the inpainter's ``max_batch`` for diffusion,
+            4 for classical fills (:func:`~.scheduler.default_window`). Outputs do not depend on it.
         report: make report thumbnails during the run (from the arrays in memory).
         threaded: overlap decode/detect/composite and file writes with inpainting (CPU
             worker threads, one writer thread); False runs everything on the calling thread.

@@ -28,6 +28,7 @@ from typing import Any, Iterator
 
 from ..errors import AutofixError, BackendUnavailable
 from .executor import ImageOutcome, ImageRunner, RunOptions, inpaint_plans
+from .scheduler import default_window
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _drive(ray: Any, runner: ImageRunner, rels: list[Path], opts: RayOptions) ->
         actor_cls = ray.remote(max_restarts=-1, max_task_retries=-1)(_InpaintActor)
         options = {"num_gpus": per} if gpus else {"num_cpus": 0}
         actors = [actor_cls.options(**options).remote(config_json) for _ in range(count)]
-    window = runner.options.window or (runner.config.inpainter.max_batch if generative else 4)
+    window = runner.options.window or default_window(runner)
     windows = [[r.as_posix() for r in rels[i:i + window]] for i in range(0, len(rels), window)]
     in_flight_max = opts.cpu_workers or max(1, int(resources.get("CPU", 1)))
     task = ray.remote(num_cpus=1, max_retries=5)(_window)

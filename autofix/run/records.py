@@ -32,7 +32,7 @@ class RegionRecord:
     box: list[float]
     crop: dict[str, list[int]]
     mask_pixels: int
-    seed: int
+    seed: int | None
     repainted: bool
     reason: str
     notes: list[str]
@@ -42,6 +42,7 @@ class RegionRecord:
     candidate_scores: list[float] | None = None
     chosen_candidate: int | None = None
     backend_info: dict[str, Any] | None = None
+    inherited: dict[str, Any] | None = None
     #: issue 14 (keep-and-pick): "user" once ``autofix pick`` chose the candidate, and the
     #: side-by-side sheet of the kept candidates (path under ``OUT/_autofix``)
     picked_by: str | None = None
@@ -50,14 +51,19 @@ class RegionRecord:
     @classmethod
     def of(cls, region: PlannedRegion, stage: StageConfig, *, repainted: bool, reason: str,
            seed: int | None = None, choice: Any = None, info: dict[str, Any] | None = None,
-           prompt: str | None = None, negative_prompt: str | None = None) -> "RegionRecord":
-        """The record of ``region`` (``choice``: a best-of-N :class:`~.select.Choice`)."""
+           prompt: str | None = None, negative_prompt: str | None = None, settings: Any = None) -> "RegionRecord":
+        """The record of ``region`` (``choice``: a best-of-N :class:`~.select.Choice`;
+        ``settings``: its :class:`~autofix.meta.inherit.JobSettings`, recorded when the seed or
+        sampler did not come straight from the config). Without ``seed``, a numeric base seed
+        gives ``seed + index``; ``-1``/``image`` give None (nothing was drawn)."""
+        if seed is None and isinstance(stage.inpaint.seed, int) and stage.inpaint.seed >= 0:
+            seed = stage.inpaint.seed + region.index
         rec = cls(
             index=region.index, label=region.label, score=_num(region.score),
             box=[_num(v) for v in region.box],
             crop={"box": list(region.crop.box), "size": list(region.crop.size)},
             mask_pixels=int((region.hard_mask > 0).sum()),
-            seed=stage.inpaint.seed + region.index if seed is None else int(seed),
+            seed=None if seed is None else int(seed),
             repainted=bool(repainted), reason=reason, notes=list(region.notes),
         )
         if prompt is not None:
@@ -66,6 +72,9 @@ class RegionRecord:
             rec.original_score = _num(choice.original_score)
             rec.candidate_scores = [_num(s) for s in choice.scores]
             rec.chosen_candidate = choice.index
+        if settings is not None and (settings.seed_from != "config"
+                                     or settings.scheduler_from not in ("config", "model")):
+            rec.inherited = settings.record()
         if info:
             rec.backend_info = {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool, list))}
         return rec

@@ -95,13 +95,17 @@ def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarra
         if native:  # classical fills work at the crop's own pixels (512² is for diffusion models)
             regions = [_native(r) for r in regions]
             plan.regions = regions
+        from ..meta.inherit import job_settings
+
         prompts_ = region_prompts(stage.inpaint, regions, info)
         plan.skipped = _large_enough(stage, regions)
         frame = _canvas_frame(stage, image) if not native else None
         for i, (r, p) in enumerate(zip(regions, prompts_)):
             if i in plan.skipped:
                 continue
-            plan.jobs.append(_job(stage, image, r, *p, frame=frame, controls=not native, where=where))
+            js = job_settings(stage.inpaint, r.index, info)  # seed/sampler: config, -1 or the image's own
+            plan.settings.append(js)
+            plan.jobs.append(_job(stage, image, r, *p, js, frame=frame, controls=not native, where=where))
             plan.job_regions.append(i)
             plan.frames.append(frame)
     return plan
@@ -139,14 +143,15 @@ def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list
            ) -> tuple[np.ndarray, list[RegionRecord]]:
     out, records = image, []
     scorer = _scorer(plan.stage, backends)
-    by_region = {r: (plan.jobs[j], results[j], plan.frames[j] if j < len(plan.frames) else None)
+    by_region = {r: (plan.jobs[j], results[j], plan.frames[j] if j < len(plan.frames) else None,
+                     plan.settings[j] if j < len(plan.settings) else None)
                  for j, r in enumerate(plan.job_regions or range(len(plan.jobs))) if j < len(results)}
     for i, region in enumerate(plan.regions):
         if i not in by_region:
             records.append(RegionRecord.of(region, plan.stage, repainted=False,
                                            reason=plan.skipped.get(i, "not repainted: no inpaint result")))
             continue
-        job, result, frame = by_region[i]
+        job, result, frame, settings = by_region[i]
         candidates = tuple(unfill_canvas(c, frame) for c in result.candidates) if frame else result.candidates
         blocked = result.info.get("blocked") or ("nothing to fill at crop size" if result.info.get("skipped")
                                                  else None)
@@ -165,7 +170,8 @@ def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list
             paste_crop_into(out, candidates[choice.index], region.soft_mask, region.crop)
         reason = f"not repainted: {blocked}" if blocked else ("" if keep else choice.reason)
         rec = RegionRecord.of(region, plan.stage, repainted=keep, reason=reason, seed=job.seed,
-                              choice=choice, info=result.info, prompt=job.prompt, negative_prompt=job.negative_prompt)
+                              choice=choice, info=result.info, prompt=job.prompt, negative_prompt=job.negative_prompt,
+                              settings=settings)
         if picked is not None:
             rec.chosen_candidate, rec.picked_by = picked, "user"
             rec.candidate_scores = rec.candidate_scores if rec.candidate_scores is not None else []
@@ -237,10 +243,14 @@ def _native(region: PlannedRegion) -> PlannedRegion:
 
 
 def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion, prompt: str, negative: str,
-         frame: WholeFrame | None = None, controls: bool = True, where: str = "image") -> InpaintJob:
+         settings: Any, frame: WholeFrame | None = None, controls: bool = True, where: str = "image") -> InpaintJob:
+    """The region's crop and mask with its resolved seed and scheduler (``settings``, a
+    :class:`~autofix.meta.inherit.JobSettings`: the image's own seed/sampler when the stage says
+    ``image``, a fresh seed for ``-1``)."""
     crop_rgb, crop_mask = cut_crop(image, region.hard_mask, region.crop)
     p = stage.inpaint
     params = p.model_dump(mode="json", exclude={"prompt", "negative_prompt", "region_prompts"})
+    params.update(seed=settings.seed, scheduler=settings.scheduler)
     if p.controlnet and controls:  # ControlNet control images, built on the crop (issue 14)
         from ..inpaint.controlnet import control_image, given_control, region_landmarks
 
@@ -252,7 +262,7 @@ def _job(stage: StageConfig, image: np.ndarray, region: PlannedRegion, prompt: s
             params["control_images"] = [fill_canvas(c, frame) for c in params["control_images"]]
     if frame is not None:  # whole picture, resize_and_fill: the picture on the model's canvas
         crop_rgb, crop_mask = fill_canvas(crop_rgb, frame), fill_canvas(crop_mask, frame)
-    return InpaintJob(image=crop_rgb, mask=crop_mask, seed=p.seed + region.index, prompt=prompt,
+    return InpaintJob(image=crop_rgb, mask=crop_mask, seed=settings.seed, prompt=prompt,
                       negative_prompt=negative, params=params)
 
 
