@@ -230,7 +230,8 @@ def test_label_filter_and_auto_mask():
     dets = [D("obj", (15, 15, 35, 35), label="object", mask=own), D("face", (0, 0, 9, 9))]
     (region,) = plan_stage(dets, SHAPE + (3,), stage("object", mask={"shape": "auto"}))
     np.testing.assert_array_equal(region.hard_mask, own.astype(np.uint8) * 255)
-    assert region.crop.box == (20, 20, 25, 30)
+    # the crop is the mask's own box (padding 0) grown to its aspect bucket (5x10 -> 320x768: 5x12)
+    assert region.crop.box == (20, 19, 25, 31) and region.crop.size == (320, 768)
     assert region.label == "object"
 
 
