@@ -149,7 +149,7 @@ def tiny_pipeline(device: str) -> Any:
 
 def region_folder(folder: Path, n: int, seed: int) -> tuple[dict[str, Any], int]:
     """``n`` real-photo variants (~1024 px) and 2–4 random boxes of 96–384 px on each."""
-    from autofix.detect.prompts import ImagePrompts
+    from autofix.detect.user_prompts import ImagePrompts
 
     build_folder(folder, n)
     rng = np.random.default_rng(seed)

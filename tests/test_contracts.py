@@ -73,7 +73,7 @@ def _yolo(files: Path) -> Detector:
 
 
 def _prompt(files: Path) -> Detector:
-    from autofix.detect.prompts import ImagePrompts
+    from autofix.detect.user_prompts import ImagePrompts
 
     prompts = ImagePrompts((FACE, (10, 10, 60, 80)), ())
     return DETECTORS.build("prompt", DetectorConfig(backend="prompt", refine="grabcut"), prompts=prompts)

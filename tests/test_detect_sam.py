@@ -12,7 +12,7 @@ import pytest
 
 from autofix.config import DetectorConfig
 from autofix.detect.base import DETECTORS
-from autofix.detect.prompts import ImagePrompts
+from autofix.detect.user_prompts import ImagePrompts
 from autofix.errors import ConfigError, UnsafeModelFile
 from autofix.types import Detection
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from autofix.config import InpaintParams
 from autofix.io.metadata import a1111_parameters, generation_info, parse_a1111, parse_comfyui
-from autofix.run.prompts import expand, region_prompts
+from autofix.run.text_prompts import expand, region_prompts
 from autofix.types import CropWindow, PlannedRegion
 
 A1111 = ('portrait of a violinist, oil painting\nsecond line\n'

@@ -11,7 +11,7 @@ import pytest
 from autofix.config import DetectorConfig
 from autofix.detect.base import DETECTORS
 from autofix.detect.grabcut import GrabCutRefiner
-from autofix.detect.prompts import (
+from autofix.detect.user_prompts import (
     ImagePrompts,
     PromptDetector,
     PromptError,
@@ -306,7 +306,7 @@ def test_grabcut_with_no_foreground_seed_returns_empty_mask():
 
 
 def test_prompts_file_with_byte_order_mark(tmp_path):
-    from autofix.detect.prompts import load_prompts_file
+    from autofix.detect.user_prompts import load_prompts_file
 
     csv = tmp_path / "p.csv"
     csv.write_bytes("\ufeffpath,x0,y0,x1,y1\na.png,1,2,30,40\n".encode("utf-8"))

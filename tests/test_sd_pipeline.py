@@ -109,7 +109,7 @@ def test_remove_with_candidates_keeps_candidate_0_without_scoring(tiny, photos, 
     cfg = build_config("remove", patch={"inpainter": {"model": str(model.single_file),
                                                       "config_dir": str(model.config_dir)}},
                        overrides=FAST + ["stages.*.inpaint.candidates=2", "stages.*.detector.refine=none"])
-    from autofix.detect.prompts import prompts_from_args
+    from autofix.detect.user_prompts import prompts_from_args
 
     out = tmp_path / "out"
     summary = run_folder(photos, out, cfg, progress=False,

@@ -7,7 +7,7 @@ import pytest
 
 from autofix.config import DetectorConfig
 from autofix.detect import build_detector
-from autofix.run.select import choose, hand_plausibility
+from autofix.run.never_worse import choose, hand_plausibility
 from autofix.photos import photo_array
 
 

@@ -406,7 +406,7 @@ def _show(path: Any) -> str:
 
 
 def _remove_prompts(args: argparse.Namespace) -> dict[str, Any]:
-    from ..detect.prompts import load_prompts_file, prompts_from_args
+    from ..detect.user_prompts import load_prompts_file, prompts_from_args
 
     if args.prompts and (args.box or args.point):
         raise ValueError("give either --prompts FILE or --box/--point, not both")

@@ -14,7 +14,7 @@ from ..config import DetectorConfig
 from .base import DETECTORS, Detector
 
 # Importing the backend modules registers them; they import their heavy deps lazily.
-from . import mediapipe_face, mediapipe_hands, prompts, yolo  # noqa: F401,E402
+from . import mediapipe_face, mediapipe_hands, user_prompts, yolo  # noqa: F401,E402
 
 
 def build_detector(cfg: DetectorConfig, **kwargs: Any) -> Detector:

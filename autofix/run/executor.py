@@ -116,7 +116,7 @@ class ImageRunner:
 
     def image_prompts(self, rel: Path | None) -> Any:
         """The user boxes/clicks for input ``rel`` (empty when none were given for it)."""
-        from ..detect.prompts import ImagePrompts, prompts_for
+        from ..detect.user_prompts import ImagePrompts, prompts_for
 
         if rel is None or not self.prompts:
             return ImagePrompts()

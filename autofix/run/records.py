@@ -52,7 +52,7 @@ class RegionRecord:
     def of(cls, region: PlannedRegion, stage: StageConfig, *, repainted: bool, reason: str,
            seed: int | None = None, choice: Any = None, info: dict[str, Any] | None = None,
            prompt: str | None = None, negative_prompt: str | None = None, settings: Any = None) -> "RegionRecord":
-        """The record of ``region`` (``choice``: a best-of-N :class:`~.select.Choice`;
+        """The record of ``region`` (``choice``: a best-of-N :class:`~.never_worse.Choice`;
         ``settings``: its :class:`~autofix.meta.inherit.JobSettings`, recorded when the seed or
         sampler did not come straight from the config). Without ``seed``, a numeric base seed
         gives ``seed + index``; ``-1``/``image`` give None (nothing was drawn)."""

@@ -24,9 +24,9 @@ from ..plan.masks import mask_bbox
 from ..types import InpaintJob, InpaintResult, PlannedRegion
 from .backends import Backends
 from .composite import blend_window, cut_crop, paste_crop_into
-from .prompts import region_prompts
+from .text_prompts import region_prompts
 from .records import RegionRecord, StageRecord
-from .select import Choice, choose
+from .never_worse import Choice, choose
 
 
 @dataclass
