@@ -351,3 +351,21 @@ def test_seed_and_sampler_from_the_image_reach_the_jobs(tiny_sd, tmp_path):
     assert sorted(seen) == [(1234, "euler_a"), (1235, "euler_a")]
     assert all(r["inherited"]["seed_from"] == "image" and r["inherited"]["scheduler"] == "euler_a" for r in regions)
     assert "seed from the image" in "\n".join(summary.lines())
+
+
+def test_stage_key_follows_lora_files_named_in_the_stage_prompt(tmp_path, monkeypatch):
+    from autofix.run.backends import Backends
+    from autofix.run.executor import ImageRunner
+
+    monkeypatch.setenv("AUTOFIX_LORA_DIRS", str(tmp_path))
+    (tmp_path / "detail.safetensors").write_bytes(b"v1")
+    cfg = build_config("faces", patch={"inpainter": {"backend": "diffusers", "model": str(tmp_path / "m.safetensors")}},
+                       overrides=["stages.*.inpaint.prompt={prompt}, <lora:detail:0.6>"])
+
+    def keys():
+        return ImageRunner(cfg, None, tmp_path, Backends(cfg)).stage_keys("0" * 64)
+
+    first = keys()
+    assert keys() == first
+    (tmp_path / "detail.safetensors").write_bytes(b"version 2")
+    assert keys() != first

@@ -153,7 +153,9 @@ class Backends:
         return built.name if built is not None else name
 
     def stage_identity(self, stage: StageConfig) -> dict[str, Any]:
-        """Everything besides the input that decides a stage's output, for its checkpoint key."""
+        """Everything besides the input that decides a stage's output, for its snapshot key.
+        (LoRA tags that arrive with an image's own prompt are in the input's sha256 but their
+        files are not: a LoRA file replaced on disk is noticed only for tags in the config.)"""
         name = self.inpainter_name(stage)
         icfg = self.config.inpainter
         if name == "classical":
@@ -170,6 +172,15 @@ class Backends:
             "refine_model": _file_identity(stage.detector.refine_model),
             "inpainter": inp,
         }
+        if name == "diffusers":  # LoRA files named by <lora:...> tags in the stage's own prompts
+            from ..inpaint.loras import lora_key
+
+            p = stage.inpaint
+            texts = [p.prompt, p.negative_prompt] + [t for rp in p.region_prompts
+                                                     for t in (rp.prompt, rp.negative_prompt or "")]
+            loras = lora_key(texts, icfg.model)
+            if loras:
+                identity["loras"] = loras
         if stage.inpaint.controlnet and name == "diffusers":  # issue 14: the ControlNet files' own identity
             identity["controlnet_models"] = [_file_identity(u.model) for u in stage.inpaint.controlnet]
             if any(u.image for u in stage.inpaint.controlnet):  # user-supplied control images
