@@ -51,9 +51,9 @@ def require_torch() -> Any:
     try:
         import torch
     except ImportError:
-        raise BackendUnavailable(
-            "model files need torch, which is not installed: pip install 'autofix[sd]'"
-        ) from None
+        from ..registry import install_hint
+
+        raise BackendUnavailable(f"model files need torch, which is not installed: {install_hint('sd')}") from None
     return torch
 
 
