@@ -100,6 +100,12 @@ class LoadedImage:
     icc_profile: bytes | None
     text: dict[str, str]
     lossless: bool = False
+    #: raw ``(type, body)`` of the PNG text chunks, so unchanged ones are written back
+    #: byte-identical (zTXt/iTXt keep their compression and language tags); JPEG comment and
+    #: XMP packet (kept on JPEG outputs).
+    text_chunks: tuple[tuple[bytes, bytes], ...] = ()
+    jpeg_comment: bytes | None = None
+    xmp: bytes | None = None
 
 
 # --------------------------------------------------------------------------- loading
@@ -221,7 +227,26 @@ def _decode(path: Path, im: Image.Image, data: bytes) -> LoadedImage:
         icc_profile=icc,
         text=_clean_text(text, orientation in _ORIENT),
         lossless=_is_lossless(str(im.format), data),
+        text_chunks=_raw_text_chunks(str(im.format), data),
+        jpeg_comment=im.info.get("comment") if isinstance(im.info.get("comment"), bytes) else None,
+        xmp=_xmp(im),
     )
+
+
+def _raw_text_chunks(fmt: str, data: bytes) -> tuple[tuple[bytes, bytes], ...]:
+    if fmt != "PNG":
+        return ()
+    from ..meta.containers import png_text_chunks
+
+    return tuple(png_text_chunks(data))
+
+
+def _xmp(im: Image.Image) -> bytes | None:
+    """The XMP packet of a JPEG/WebP (Pillow's ``info["xmp"]``), as bytes; None if absent."""
+    value = im.info.get("xmp")
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return value if isinstance(value, bytes) and value else None
 
 
 def _apply_orientation(arr: np.ndarray | None, orientation: int) -> np.ndarray | None:
@@ -573,10 +598,14 @@ def _save_options(
         options["icc_profile"] = like.icc_profile
     if fmt == "JPEG":
         options.update(quality=quality, subsampling=0)
+        if like is not None and like.jpeg_comment:
+            options["comment"] = like.jpeg_comment
+        if like is not None and like.xmp:
+            options["xmp"] = like.xmp
     elif fmt == "PNG":
         chunks = (like.text if like is not None else {}) if text is None else text
         if chunks:
-            options["pnginfo"] = _png_info(chunks)
+            options["pnginfo"] = _png_info(chunks, like.text_chunks if like is not None else ())
         options["compress_level"] = png_compression  # explicit, so a Pillow default change can't alter bytes
     elif has_alpha or (like is not None and like.lossless):
         options.update(lossless=True, exact=True)
@@ -585,8 +614,14 @@ def _save_options(
     return options
 
 
-def _png_info(text: dict[str, str]) -> PngImagePlugin.PngInfo:
-    """PNG text chunks in the given order (tEXt, or iTXt for non-Latin-1 values)."""
+def _png_info(text: dict[str, str], source_chunks: tuple[tuple[bytes, bytes], ...] = ()) -> PngImagePlugin.PngInfo:
+    """PNG text chunks in the given order: a chunk the source had with the same value is
+    written back as its own bytes (other tools' metadata stays byte-identical); changed or new
+    ones as tEXt, or iTXt for non-Latin-1 values."""
+    if source_chunks:
+        from ..meta.containers import keep_png_text
+
+        return keep_png_text({str(k): str(v) for k, v in text.items()}, list(source_chunks))
     info = PngImagePlugin.PngInfo()
     for key, value in text.items():
         info.add_text(str(key), str(value))
