@@ -310,7 +310,11 @@ class Scheduler:
     # -- writer thread ------------------------------------------------------------------
     def _write_snapshot(self, rel: Path, record: StageRecord, after: np.ndarray, union: np.ndarray,
                         boxes: list[tuple[int, int, int, int]]) -> None:
-        self.snapshots.write(rel, record, after, union, boxes)
+        try:
+            self.snapshots.write(rel, record, after, union, boxes)
+        except (OSError, AutofixError) as exc:  # only resume needs it: the image goes on, a re-run redoes the stage
+            self.store.journal("snapshot_failed", rel=rel.as_posix(), stage=record.stage, error=str(exc), durable=False)
+            return
         self.store.journal("stage_done", rel=rel.as_posix(), stage=record.stage, key=record.key,
                            image_sha256=record.image_sha256, repainted=record.repainted, durable=False)
 
@@ -320,7 +324,10 @@ class Scheduler:
         if self.options.report:
             from .report import save_tiles
 
-            save_tiles(self.store, f.rel, side, img.tiles, before=f.loaded.rgb)
+            try:
+                save_tiles(self.store, f.rel, side, img.tiles, before=f.loaded.rgb)
+            except (OSError, AutofixError):  # the image is done; the report rebuilds missing tiles
+                pass
         img.timings["write"] = time.perf_counter() - t
         records = [r.to_json() for r in f.records]
         reasons = {r["reason"] for s in records for r in s["regions"] if not r["repainted"] and r["reason"]}
