@@ -75,7 +75,9 @@ def _checkout() -> Path | None:
 
 
 def _in_pipx() -> bool:
-    return "pipx" in Path(sys.prefix).parts and "venvs" in Path(sys.prefix).parts
+    """Running from a pipx-managed venv (``python -m pip`` works there too, via pipx's shared pip)."""
+    prefix = Path(sys.prefix)
+    return (prefix / "pipx_metadata.json").is_file() or ("pipx" in prefix.parts and "venvs" in prefix.parts)
 
 
 def install_command(extra: str | None = None, packages: tuple[str, ...] | list[str] = ()) -> str:
