@@ -7,8 +7,22 @@ import re
 from typing import Any
 
 
+#: The exit codes of every ``autofix`` command — the one table (README, "Exit codes").
+EXIT_OK = 0  #: all ok
+EXIT_FATAL = 1  #: fatal: a missing input or folder, a bad config or ``--set`` value, a model that cannot load, ...
+EXIT_USAGE = 2  #: usage: argparse's errors, and flag values or combinations wrong before any file is read
+EXIT_FAILURES = 3  #: finished, but some inputs failed
+EXIT_LOCKED = 4  #: the output folder is locked by another run
+EXIT_INTERRUPTED = 130  #: Ctrl-C or SIGTERM
+
+
 class AutofixError(Exception):
     """Base class for errors autofix reports to the user as one line."""
+
+
+class UsageError(AutofixError, ValueError):
+    """The command line itself is wrong: a flag's value or a combination of flags, found
+    before any input is read (exit :data:`EXIT_USAGE`, like argparse's own errors)."""
 
 
 class ConfigError(AutofixError, ValueError):
@@ -57,6 +71,22 @@ class UnsupportedModel(ModelFileError):
 
 class LockHeld(AutofixError):
     """Another autofix run is writing to the same output folder."""
+
+
+class PromptError(ConfigError):
+    """A box/point prompt or prompts file is malformed or does not fit the image."""
+
+
+class MetadataFileError(AutofixError, ValueError):
+    """The file is not a PNG/JPEG/WebP whose metadata can be walked."""
+
+
+class PickError(AutofixError):
+    """``autofix pick`` cannot do what was asked (one line)."""
+
+
+class AlreadyRepainted(AutofixError):
+    """The input carries autofix's own record of a repaint."""
 
 
 # Control characters (C0, DEL, C1), line/paragraph separators, bidi overrides and the lone

@@ -11,7 +11,8 @@ from PIL import Image
 
 from autofix.config import build_config
 from autofix.errors import LockHeld
-from autofix.run.batch import EXIT_FAILURES, EXIT_OK, run_folder
+from autofix.errors import EXIT_FAILURES, EXIT_OK
+from autofix.run.batch import run_folder
 from autofix.run.executor import RunOptions
 from autofix.run.store import OutputStore
 from autofix.photos import photo_array

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_FAILURES = 3
+from ..errors import EXIT_FAILURES, EXIT_OK
+
 # characters that can move or hide text on a terminal; JSON escapes controls below 0x20 itself
 _TERMINAL_UNSAFE = re.compile("[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _KEYS = ("generator", "prompt", "negative_prompt", "seed", "steps", "sampler", "cfg", "size", "model", "loras",
@@ -99,4 +100,4 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         text = json.dumps(results[0] if len(results) == 1 else results, ensure_ascii=False)
         print(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-    return EXIT_FAILURES if failed else 0
+    return EXIT_FAILURES if failed else EXIT_OK

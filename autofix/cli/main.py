@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-EXIT_FATAL, EXIT_USAGE, EXIT_FAILURES = 1, 2, 3
+from ..errors import (EXIT_FAILURES, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE,
+                      UsageError)
 
 _STAGE_FLAGS = {  # flag dest -> dotted key under every stage
     "prompt": "inpaint.prompt", "negative_prompt": "inpaint.negative_prompt", "steps": "inpaint.steps",
@@ -255,13 +256,13 @@ def _controlnet_overrides(args: argparse.Namespace) -> list[str]:
     extra = {k: getattr(args, f"control_{k}", None) for k in ("weight", "start", "end")}
     if not paths:
         if types or images or any(v is not None for v in extra.values()):
-            raise ValueError("--control-type/--control-image/--control-weight/--control-start/--control-end "
+            raise UsageError("--control-type/--control-image/--control-weight/--control-start/--control-end "
                              "need --controlnet PATH")
         return []
     if len(types) not in (0, 1, len(paths)):
-        raise ValueError(f"give one --control-type, or one per --controlnet ({len(paths)}), not {len(types)}")
+        raise UsageError(f"give one --control-type, or one per --controlnet ({len(paths)}), not {len(types)}")
     if len(images) not in (0, len(paths)):
-        raise ValueError(f"give one --control-image per --controlnet ({len(paths)}), not {len(images)}")
+        raise UsageError(f"give one --control-image per --controlnet ({len(paths)}), not {len(images)}")
     units = []
     for i, path in enumerate(paths):
         unit: dict[str, Any] = {"model": path, "type": (types[i] if len(types) > 1 else (types or ["inpaint"])[0])}
@@ -302,12 +303,12 @@ def _ray_options(args: argparse.Namespace) -> Any:
     if getattr(args, "engine", "local") != "ray":
         for flag, value in (("--ray-address", args.ray_address), ("--cpu-workers", args.cpu_workers)):
             if value is not None:
-                raise ValueError(f"{flag} needs --engine ray")
+                raise UsageError(f"{flag} needs --engine ray")
         return None
     if args.gpus_per_worker <= 0:
-        raise ValueError(f"--gpus-per-worker must be > 0, is {args.gpus_per_worker}")
+        raise UsageError(f"--gpus-per-worker must be > 0, is {args.gpus_per_worker}")
     if args.cpu_workers is not None and args.cpu_workers < 1:
-        raise ValueError(f"--cpu-workers must be >= 1, is {args.cpu_workers}")
+        raise UsageError(f"--cpu-workers must be >= 1, is {args.cpu_workers}")
     from ..run.ray_engine import RayOptions
 
     return RayOptions(args.ray_address, args.gpus_per_worker, args.cpu_workers)
@@ -321,7 +322,7 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
     _warn_cpu_offload(config)
     _warn_remove_model(config)
     if args.window is not None and args.window < 1:
-        raise ValueError(f"--window must be >= 1, is {args.window}")
+        raise UsageError(f"--window must be >= 1, is {args.window}")
     options = RunOptions(dry_run=args.dry_run, overlays=args.overlays, window=args.window, force=args.force,
                          keep_candidates=args.keep_candidates,
                          report=not (args.no_report or args.dry_run))
@@ -330,7 +331,7 @@ def _run_fix(args: argparse.Namespace, default_preset: str, prompts: dict[str, A
     page, report_error = None, None
     if not (args.no_report or args.dry_run or summary.interrupted):
         page, report_error = _auto_report(args.output)
-    code = summary.exit_code() or (EXIT_FAILURES if report_error else 0)
+    code = summary.exit_code() or (EXIT_FAILURES if report_error else EXIT_OK)
     plans = args.output / "_autofix" / "plans"
     plans = plans if args.dry_run and plans.is_dir() else None
     if args.json:
@@ -409,7 +410,7 @@ def _remove_prompts(args: argparse.Namespace) -> dict[str, Any]:
     from ..detect.user_prompts import load_prompts_file, prompts_from_args
 
     if args.prompts and (args.box or args.point):
-        raise ValueError("give either --prompts FILE or --box/--point, not both")
+        raise UsageError("give either --prompts FILE or --box/--point, not both")
     if args.prompts:
         return _check_prompt_paths(load_prompts_file(args.prompts), args.prompts, args.input)
     if not (args.box or args.point):
@@ -482,7 +483,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                      max_seconds=args.max_seconds, on_image=show,
                      options=RunOptions(overlays=args.overlays, force=args.force,
                                         keep_candidates=args.keep_candidates))
-    return EXIT_FAILURES if any(o.status == "failed" for o in latest_outcomes(outcomes)) else 0
+    return EXIT_FAILURES if any(o.status == "failed" for o in latest_outcomes(outcomes)) else EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -493,7 +494,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{_show(args.output)}: not an autofix output folder (no _autofix/ inside)")
     page = write_report(args.output)
     print(json.dumps({"report": str(page)}) if args.json else _show(page))
-    return 0
+    return EXIT_OK
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -504,10 +505,10 @@ def cmd_presets(args: argparse.Namespace) -> int:
                    for s in build_config(preset=name).stages] for name in preset_names()}
     if args.json:
         print(json.dumps(rows))
-        return 0
+        return EXIT_OK
     for name, stages in rows.items():
         print(f"{name:12s} " + " → ".join(f"{s['stage']} ({s['detector']})" for s in stages))
-    return 0
+    return EXIT_OK
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -516,7 +517,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     paths = [str(p) for p in write_samples(args.folder)]
     print(json.dumps({"written": paths}) if args.json else "\n".join(_show(p) for p in paths))
-    return 0
+    return EXIT_OK
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -528,10 +529,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.json:
         print(json.dumps({"config_hash": config_hash(cfg), "config": cfg.model_dump(mode="json")}))
-        return 0
+        return EXIT_OK
     print(f"# config_hash: {config_hash(cfg)}")
     print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
-    return 0
+    return EXIT_OK
 
 
 def cmd_pick(args: argparse.Namespace) -> int:
@@ -573,8 +574,8 @@ def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 fatal, 2 usage, 3 finished with failures,
-    4 output folder locked, 130 interrupted)."""
+    """Entry point; returns the exit code (the table in :mod:`autofix.errors`: 0 ok, 1 fatal,
+    2 usage, 3 finished with failures, 4 output folder locked, 130 interrupted)."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
@@ -585,7 +586,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except LockHeld as exc:
         _error(exc)
-        return 4
+        return EXIT_LOCKED
+    except UsageError as exc:
+        _error(exc)
+        return EXIT_USAGE
     except (AutofixError, ValueError) as exc:
         _error(exc)
         return EXIT_FATAL
@@ -600,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FATAL
     except KeyboardInterrupt:
         print("autofix: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from ..errors import EXIT_FATAL, EXIT_OK
+
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, cols: tuple[str, ...]) -> None:
     if as_json:
@@ -31,7 +33,7 @@ def cmd_list(args: argparse.Namespace) -> int:
               "--set stages.*.detector=yolo:NAME, --refine sam and diffusion models", file=sys.stderr)
         print(f"models folder: {modelstore.models_dir()}  (searched: "
               f"{', '.join(str(d) for d in modelstore.search_dirs())})", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -42,7 +44,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     results = [modelstore.verify(n) for n in names]
     rows = [{"name": r.query, "status": r.status, "path": r.path, "message": r.message} for r in results]
     _emit(rows, args.json, ("name", "status", "path", "message"))
-    return 0 if all(r.status in ("ok", "unknown hash") for r in results) else 1
+    return EXIT_OK if all(r.status in ("ok", "unknown hash") for r in results) else EXIT_FATAL
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -54,7 +56,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         path = modelstore.pull(name)
         rows.append({"name": name, "status": "ok", "path": path})
     _emit(rows, args.json, ("name", "status", "path"))
-    return 0
+    return EXIT_OK
 
 
 def cmd_make_inpaint(args: argparse.Namespace) -> int:
@@ -69,4 +71,4 @@ def cmd_make_inpaint(args: argparse.Namespace) -> int:
     else:
         for line in report.summary_lines():
             print(line)
-    return 0
+    return EXIT_OK

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import EXIT_OK
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("pick", help="promote one kept candidate of a region (after fix --keep-candidates)",
@@ -35,4 +37,4 @@ def cmd_pick(args: argparse.Namespace) -> int:
         was = "the original" if done["previous"] is None else f"candidate {done['previous']}"
         print(f"{done['image']}: stage {done['stage']} region {done['region']}: candidate {done['candidate']} "
               f"(was {was}); rewrote {done['output']} and {done['sidecar']}")
-    return 0
+    return EXIT_OK

@@ -37,16 +37,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..config import DetectorConfig
-from ..errors import ConfigError, show_path
+from ..errors import ConfigError, PromptError, show_path
 from ..types import Box, Detection
 from .base import DETECTORS, check_image
 
 Point = tuple[float, float, int]
 _LABELS = {"1": 1, "0": 0, "pos": 1, "neg": 0, "+": 1, "-": 0}
-
-
-class PromptError(ConfigError):
-    """A box/point prompt or prompts file is malformed or does not fit the image."""
 
 
 @dataclass(frozen=True)

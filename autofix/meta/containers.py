@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import MetadataFileError
 from .model import MAX_TEXT
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
@@ -52,10 +53,6 @@ class Fields:
 
     def where(self, key: str) -> str:
         return self.origin.get(key, key)
-
-
-class MetadataFileError(ValueError):
-    """The file is not a PNG/JPEG/WebP whose metadata can be walked."""
 
 
 # --------------------------------------------------------------------------- text decoding

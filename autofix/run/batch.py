@@ -15,20 +15,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import RunConfig, config_hash
-from ..errors import AutofixError, show_path
+from ..errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, AutofixError, show_path
 from ..io.atomic import atomic_write_json, sweep_temp_files
 from ..io.discover import check_output_dir, find_images, input_root
 from .backends import NO_MODEL_HINT, NO_MODEL_REASON, Backends
 from .executor import ImageOutcome, ImageRunner, RunOptions
 from .store import OutputStore
-
-EXIT_OK = 0
-EXIT_FATAL = 1
-EXIT_USAGE = 2
-EXIT_FAILURES = 3
-EXIT_LOCKED = 4
-EXIT_INTERRUPTED = 130
-
 
 @dataclass
 class BatchSummary:

@@ -30,16 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AutofixError, show_path
+from ..errors import AutofixError, PickError, show_path
 from ..io.atomic import atomic_write_bytes, atomic_write_json
 
 CANDIDATES = "candidates"
 PICKS = "picks.json"
 SHEET_H = 192
-
-
-class PickError(AutofixError):
-    """``autofix pick`` cannot do what was asked (one line)."""
 
 
 def stage_dir(meta: Path, rel: Path, index: int, stage: str) -> Path:

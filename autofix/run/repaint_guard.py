@@ -13,14 +13,10 @@ from __future__ import annotations
 import json
 import re
 
-from ..errors import AutofixError
+from ..errors import AlreadyRepainted
 
 _STAGES = re.compile(r"([A-Za-z0-9_-]+):(\d+)/(\d+)")
 _IN_PARAMETERS = re.compile(r"autofix stages: \"?([^,\n\"]*)")
-
-
-class AlreadyRepainted(AutofixError):
-    """The input carries autofix's own record of a repaint."""
 
 
 def previous_repaint(text: dict[str, str]) -> str | None:
