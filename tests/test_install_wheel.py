@@ -63,12 +63,13 @@ def installed(tmp_path_factory) -> Path:
 def test_wheel_ships_models_and_data(installed):
     code = (
         "import json, autofix.detect.litert as l, autofix.configs, autofix.models, pathlib\n"
-        "print(json.dumps({'models': [str(l.model_path(n)) for n in l.manifest()],\n"
+        "print(json.dumps({'models': {n: str(l.model_path(n)) for n in l.manifest()},\n"
         "  'presets': sorted(p.name for p in pathlib.Path(autofix.configs.__file__).parent.glob('*.yaml')),\n"
         "  'manifest': (pathlib.Path(autofix.models.__file__).parent / 'manifest.json').is_file()}))"
     )
     out = json.loads(_run([str(installed / "python"), "-c", code], cwd=installed).stdout)
-    assert len(out["models"]) == 4 and all("site-packages" in p for p in out["models"])
+    base = {"face_detection_short_range", "face_detection_full_range_sparse", "palm_detection_full", "hand_landmark_full"}
+    assert base <= set(out["models"]) and all("site-packages" in p for p in out["models"].values())
     assert out["presets"] == ["faces+hands.yaml", "faces.yaml", "hands.yaml", "remove.yaml"]
     assert out["manifest"]
 
