@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence, Union
 import numpy as np
 
 from .config import RunConfig, build_config, config_hash
+from .types import check_rgb
 
 ImageLike = Union[str, Path, np.ndarray, Any]  # Any: PIL.Image.Image
 
@@ -77,7 +78,7 @@ class Fixer:
     def fix_array(self, rgb: np.ndarray, info: Any = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Fix one ``(H, W, 3)`` uint8 RGB array; returns the new array and stage records.
         ``info`` (:class:`~autofix.io.metadata.GenerationInfo`) fills ``{prompt}`` templates."""
-        _check_rgb(rgb)
+        check_rgb(rgb, "image array")
         return self._runner.process_array(np.ascontiguousarray(rgb), info)
 
     def fix_arrays(self, rgbs: Sequence[np.ndarray], infos: Sequence[Any] | None = None
@@ -85,12 +86,12 @@ class Fixer:
         """:meth:`fix_array` over several arrays, stage-major (each stage's crops of every image
         share inpainter calls, batched by size and settings)."""
         for rgb in rgbs:
-            _check_rgb(rgb)
+            check_rgb(rgb, "image array")
         return self._runner.process_arrays([np.ascontiguousarray(r) for r in rgbs], list(infos) if infos else None)
 
     def fix_one(self, image: ImageLike) -> FixResult:
         """Fix one image given as a path, a ``PIL.Image`` or an RGB array."""
-        rgb, alpha, source = _to_rgb(image, self.config.input.max_pixels)
+        rgb, alpha, source = _load_image_like(image, self.config.input.max_pixels)
         fixed, stages = self.fix_array(rgb)
         return FixResult(_to_pil(fixed, alpha), tuple(stages), source)
 
@@ -99,19 +100,13 @@ class Fixer:
         like a folder window: each stage's crops of every image reach the inpainter together."""
         if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "getbands"):
             images = [images]
-        loaded = [_to_rgb(img, self.config.input.max_pixels) for img in images]
+        loaded = [_load_image_like(img, self.config.input.max_pixels) for img in images]
         fixed, stages = self.fix_arrays([rgb for rgb, _, _ in loaded])
         return [FixResult(_to_pil(img, alpha), tuple(st), source)
                 for img, st, (_, alpha, source) in zip(fixed, stages, loaded)]
 
 
-def _check_rgb(rgb: Any) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"image array must be (H, W, 3) uint8 RGB, is {getattr(rgb, 'shape', None)} "
-                         f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
-
-
-def _to_rgb(image: ImageLike, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, Path | None]:
+def _load_image_like(image: ImageLike, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, Path | None]:
     if isinstance(image, (str, Path)):
         from .io.image import load_image
 
@@ -120,7 +115,7 @@ def _to_rgb(image: ImageLike, max_pixels: int) -> tuple[np.ndarray, np.ndarray |
     if isinstance(image, np.ndarray):
         return image, None, None
     if hasattr(image, "getbands"):
-        from .io.image import _to_rgb as pil_to_rgb  # same mode handling as files (16-bit, P+tRNS, CMYK)
+        from .io.image import pil_to_rgb  # same mode handling as files (16-bit, P+tRNS, CMYK)
 
         rgb, alpha, _ = pil_to_rgb(image, [])
         return rgb, alpha, None

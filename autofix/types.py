@@ -27,6 +27,19 @@ HAND_WRIST = 0
 HAND_MIDDLE_MCP = 9
 
 
+def check_rgb(image: Any, name: str = "`image`") -> np.ndarray:
+    """The one image-array check (the **Image** convention above), made by every detector,
+    refiner and inpainter, the API and the image writer before any work: ``image`` must be
+    a non-empty ``(H, W, 3)`` uint8 array, else a one-line ValueError naming ``name``."""
+    shape, dtype = getattr(image, "shape", None), getattr(image, "dtype", None)
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        if image.size:
+            return image
+        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array and must not be empty, got shape {shape}")
+    got = f"shape {tuple(shape)} dtype {dtype}" if shape is not None else type(image).__name__
+    raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {got}")
+
+
 @dataclass(frozen=True)
 class Detection:
     """One thing a detector found.

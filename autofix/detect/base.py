@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..registry import Registry
-from ..types import Detection
+from ..types import Detection, check_rgb
 
 
 @runtime_checkable
@@ -40,11 +40,7 @@ DETECTORS: Registry[Detector] = Registry("detector")
 
 
 def check_image(image: Any) -> np.ndarray:
-    """The input check every detector and refiner makes before any model work: ``image``
-    must be a non-empty ``(H, W, 3)`` uint8 RGB array, else a one-line ValueError."""
-    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 \
-            and image.size:
-        return image
-    shape, dtype = getattr(image, "shape", None), getattr(image, "dtype", None)
-    got = f"shape {tuple(shape)} dtype {dtype}" if shape is not None else type(image).__name__
-    raise ValueError(f"`image` must be an (H, W, 3) uint8 RGB array, got {got}")
+    """The input check every detector and refiner makes before any model work
+    (:func:`autofix.types.check_rgb`): a non-empty ``(H, W, 3)`` uint8 RGB array, else a
+    one-line ValueError."""
+    return check_rgb(image)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable
 
+import numpy as np
+
 from ..registry import Registry
-from ..types import InpaintJob, InpaintResult
+from ..types import InpaintJob, InpaintResult, check_rgb
 
 
 @runtime_checkable
@@ -41,3 +43,16 @@ class Inpainter(Protocol):
 
 
 INPAINTERS: Registry[Inpainter] = Registry("inpainter")
+
+
+def check_job(job: InpaintJob, min_side: int = 0) -> None:
+    """The input check every inpainter makes before any work: the job's image a non-empty
+    ``(h, w, 3)`` uint8 array (:func:`~autofix.types.check_rgb`), its mask ``(h, w)`` uint8,
+    both sides at least ``min_side`` pixels; else a one-line ValueError."""
+    img, mask = check_rgb(job.image, "inpaint job image"), job.mask
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != img.shape[:2]:
+        shape, dtype = getattr(mask, "shape", None), getattr(mask, "dtype", None)
+        raise ValueError(f"inpaint job mask must be (h, w) uint8 matching the image, is {shape} {dtype}")
+    if min(img.shape[:2]) < min_side:
+        raise ValueError(f"inpaint job crop must be at least {min_side}x{min_side} pixels, "
+                         f"is {img.shape[1]}x{img.shape[0]}")

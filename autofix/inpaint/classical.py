@@ -23,7 +23,7 @@ import numpy as np
 from ..config import InpainterConfig
 from ..errors import ConfigError
 from ..types import InpaintJob, InpaintResult
-from .base import INPAINTERS
+from .base import INPAINTERS, check_job
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class ClassicalInpainter:
 
         results = []
         for job in jobs:
-            _check_job(job)
+            check_job(job)
             info: dict[str, Any] = {}
             if not job.mask.any():
                 out = job.image.copy()
@@ -132,14 +132,6 @@ def _patchmatch_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     hole = (mask >= 128).astype(np.uint8) * 255
     out = np.asarray(pm.inpaint(np.ascontiguousarray(image), hole, patch_size=PATCH_SIZE), dtype=np.uint8)
     return np.where(hole[..., None] > 0, out, image).astype(np.uint8)  # only the hole changes
-
-
-def _check_job(job: InpaintJob) -> None:
-    img, mask = job.image, job.mask
-    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"inpaint job image must be (h, w, 3) uint8, is {img.shape} {img.dtype}")
-    if mask.dtype != np.uint8 or mask.shape != img.shape[:2]:
-        raise ValueError(f"inpaint job mask must be (h, w) uint8 matching the image, is {mask.shape} {mask.dtype}")
 
 
 @INPAINTERS.register("classical", requires=("cv2",),

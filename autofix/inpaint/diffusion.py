@@ -54,7 +54,7 @@ from pydantic import ValidationError
 from ..config import InpainterConfig, InpaintParams
 from ..errors import ConfigError
 from ..types import InpaintJob, InpaintResult
-from .base import INPAINTERS
+from .base import INPAINTERS, check_job
 from .samplers import SCHEDULERS as _SAMPLER_TABLE
 from .samplers import scheduler_name as _sampler_key
 from .sd_loading import (
@@ -260,7 +260,7 @@ class DiffusionInpainter:
     # ------------------------------------------------------------ validation
 
     def _settings(self, job: InpaintJob) -> _Settings:
-        _check_job(job)
+        check_job(job, min_side=8)
         fields = {k: v for k, v in job.params.items() if k in InpaintParams.model_fields}
         try:
             p = InpaintParams.model_validate(fields)
@@ -542,17 +542,6 @@ def _vae_decode(vae: Any, z: Any, fp32: bool) -> Any:
     finally:
         if vae.dtype != dtype:
             torch.nn.Module.to(vae, dtype)
-
-
-def _check_job(job: InpaintJob) -> None:
-    img, mask = job.image, job.mask
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        shape, dtype = getattr(img, "shape", None), getattr(img, "dtype", None)
-        raise ValueError(f"inpaint job image must be (h, w, 3) uint8, is {shape} {dtype}")
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != img.shape[:2]:
-        raise ValueError(f"inpaint job mask must be (h, w) uint8 matching the image, is {getattr(mask, 'shape', None)}")
-    if min(img.shape[:2]) < 8:
-        raise ValueError(f"inpaint job crop must be at least 8x8 pixels, is {img.shape[1]}x{img.shape[0]}")
 
 
 def _up8(n: int) -> int:

@@ -28,6 +28,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from autofix.errors import ConfigError, InputImageError
 from autofix.io.atomic import atomic_write_bytes
+from autofix.types import check_rgb
 
 #: Pillow's default decompression-bomb warning threshold (about 9459 x 9459 pixels).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -212,7 +213,7 @@ def _decode(path: Path, im: Image.Image, data: bytes) -> LoadedImage:
     except _DECODE_ERRORS:
         raise InputImageError(path, TRUNCATED) from None
     orientation = _orientation(im)
-    rgb, alpha, icc = _to_rgb(im, notes)
+    rgb, alpha, icc = pil_to_rgb(im, notes)
     if orientation in _ORIENT:
         rgb, alpha = _apply_orientation(rgb, orientation), _apply_orientation(alpha, orientation)
         notes.append("exif_transposed")
@@ -357,7 +358,7 @@ def _is_16bit_colour_png(data: bytes) -> bool:
 # --------------------------------------------------------------------------- mode → RGB
 
 
-def _to_rgb(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+def pil_to_rgb(im: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
     """``(rgb (H,W,3) uint8, alpha (H,W) uint8 | None, icc bytes | None)`` from a loaded image."""
     icc = im.info.get("icc_profile") or None
     if im.mode == "CMYK":
@@ -574,11 +575,7 @@ def _check_format(fmt: str) -> str:
 
 def _check_arrays(rgb: np.ndarray, alpha: np.ndarray | None) -> None:
     """Raise ValueError unless rgb is (H, W, 3) uint8 and alpha None or (H, W) uint8."""
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        desc = f"{rgb.shape} {rgb.dtype}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
-        raise ValueError(f"rgb must be an (H, W, 3) uint8 array, is {desc}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"rgb must not be empty, shape is {rgb.shape}")
+    check_rgb(rgb, "rgb")
     if alpha is None:
         return
     if not isinstance(alpha, np.ndarray) or alpha.dtype != np.uint8 or alpha.shape != rgb.shape[:2]:
