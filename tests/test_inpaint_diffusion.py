@@ -31,10 +31,10 @@ from autofix.inpaint.sd_loading import (  # noqa: E402
     SD_CONFIGS,
     UnsupportedModel,
     inspect_checkpoint,
-    list_models,
     load_tokenizer,
     pick_model,
     resolve_model,
+    scan_model_dir,
 )
 from autofix.types import InpaintJob  # noqa: E402
 
@@ -178,7 +178,7 @@ def _a1111_tree(root: Path, tiny) -> Path:
 
 def test_model_dir_listing_and_pick_by_name(tiny, tmp_path):
     ckpts = _a1111_tree(tmp_path / "webui", tiny)
-    entries = list_models(tmp_path / "webui")  # an install root resolves to models/Stable-diffusion
+    entries = scan_model_dir(tmp_path / "webui")  # an install root resolves to models/Stable-diffusion
     assert [(e.name, e.kind) for e in entries] == [
         ("base", "single_file"), ("faces/base", "single_file"), ("hands/base", "single_file"),
         ("Realistic-Inpaint", "single_file"), ("xl-folder", "diffusers"),

@@ -16,7 +16,7 @@ Three kinds of source (:func:`resolve_model`):
   downloaded only when ``HF_HUB_OFFLINE`` is not set.
 
 ``model_dir`` points at a folder of models (an A1111 or ComfyUI install root works too);
-``model`` then picks one by name (:func:`list_models`, :func:`pick_model`). A bare name
+``model`` then picks one by name (:func:`scan_model_dir`, :func:`pick_model`). A bare name
 that is none of the above (e.g. the manifest's ``sd15_inpainting``) is looked up like every
 other autofix model (:func:`autofix.modelfiles.store.resolve`, task ``inpaint``).
 
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 #: Folder of the shipped architecture configs.
 SD_CONFIGS = Path(__file__).with_name("sd_configs")
-#: Single-file checkpoint suffixes that :func:`list_models` lists.
+#: Single-file checkpoint suffixes that :func:`scan_model_dir` lists.
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
 #: Suffixes read with ``torch.load`` (pickle), as the pickle policy allows.
 PICKLE_SUFFIXES = trust.PICKLE_SUFFIXES
@@ -67,7 +67,7 @@ Kind = Literal["single_file", "diffusers"]
 
 
 @dataclass(frozen=True)
-class ModelEntry:
+class FoundModel:
     """One model found under a ``model_dir``.
 
     Attributes:
@@ -166,7 +166,7 @@ def _resolve_file(path: Path, allow_pickle: bool, config_dir: str | Path | None)
 
 def _resolve_folder(path: Path, allow_pickle: bool, repo_id: str | None) -> ResolvedModel:
     if not (path / "model_index.json").is_file():
-        found = [e.name for e in list_models(path)]
+        found = [e.name for e in scan_model_dir(path)]
         if found:
             raise ConfigError(
                 f"{path} is a folder of models, not a diffusers model: set inpainter.model_dir to it and "
@@ -234,11 +234,11 @@ def models_root(model_dir: str | Path) -> Path:
     return root
 
 
-def list_models(model_dir: str | Path) -> list[ModelEntry]:
+def scan_model_dir(model_dir: str | Path) -> list[FoundModel]:
     """Checkpoints (``*.safetensors``, ``*.ckpt``, ``*.pt``, ``*.pth``) and diffusers folders
     under ``model_dir``, recursively, sorted by name (case-insensitive). Hidden entries are skipped."""
     root = models_root(model_dir)
-    found: list[ModelEntry] = []
+    found: list[FoundModel] = []
     seen: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         here = Path(folder)
@@ -247,24 +247,24 @@ def list_models(model_dir: str | Path) -> list[ModelEntry]:
             continue
         seen.add(os.path.realpath(here))
         if (here / "model_index.json").is_file() and here != root:
-            found.append(ModelEntry(here.relative_to(root).as_posix(), here, "diffusers"))
+            found.append(FoundModel(here.relative_to(root).as_posix(), here, "diffusers"))
             dirs.clear()
             continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             p = here / name
             if p.suffix.lower() in CHECKPOINT_SUFFIXES and not name.startswith("."):
-                found.append(ModelEntry(p.relative_to(root).with_suffix("").as_posix(), p, "single_file"))
+                found.append(FoundModel(p.relative_to(root).with_suffix("").as_posix(), p, "single_file"))
     return sorted(found, key=lambda e: (e.name.lower(), e.path.suffix != ".safetensors"))
 
 
-def pick_model(model_dir: str | Path, name: str | None) -> ModelEntry:
+def pick_model(model_dir: str | Path, name: str | None) -> FoundModel:
     """The model ``name`` in ``model_dir``, matched case-insensitively on, in order: the relative
     path with suffix, the relative path without it (A1111's name), the file stem. ``None`` picks
     the only model. No match raises :class:`ModelNotFound`, several :class:`ConfigError`; both list
     the candidates."""
     root = models_root(model_dir)
-    entries = list_models(root)
+    entries = scan_model_dir(root)
     if not entries:
         raise ModelNotFound(
             f"no models in {root}: put a .safetensors checkpoint (or a diffusers folder) there"

@@ -492,7 +492,7 @@ def _output_groups(out: Path, items: list[PlanItem], inp: Checkpoint, root: Path
     return groups
 
 
-def _stream(
+def _write_merged(
     groups: list[Group], models: dict[str, Checkpoint], multiplier: float, metadata: dict[str, str], progress: bool
 ) -> int:
     """Compute and write every item, one tensor in memory at a time; returns bytes written."""
@@ -548,7 +548,7 @@ def _stream_converted(
     out: Path, plan: list[Converted], items: list[PlanItem], models: dict[str, Checkpoint], multiplier: float,
     metadata: dict[str, str], progress: bool,
 ) -> int:
-    """Like :func:`_stream`, writing each item under its original single-file name (q/k/v fused,
+    """Like :func:`_write_merged`, writing each item under its original single-file name (q/k/v fused,
     1×1 convs, transposed projections as :mod:`.sd_keys` says), one output tensor at a time."""
     from tqdm import tqdm
 
@@ -600,12 +600,12 @@ def _write_output(
     if plan is not None:
         return _stream_converted(out, plan, items, models, multiplier, metadata, progress)
     if out.suffix.lower() == ".safetensors":
-        return _stream(_output_groups(out, items, inp, out.parent), models, multiplier, metadata, progress)
+        return _write_merged(_output_groups(out, items, inp, out.parent), models, multiplier, metadata, progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TMP_MARK}", dir=out.parent))
     try:
         _copy_configs(inp.path, tmp)
-        written = _stream(_output_groups(out, items, inp, tmp), models, multiplier, metadata, progress)
+        written = _write_merged(_output_groups(out, items, inp, tmp), models, multiplier, metadata, progress)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

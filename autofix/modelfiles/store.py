@@ -324,7 +324,7 @@ def _download(entry: ModelEntry, target: Path, progress: Any, timeout: float) ->
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest, size = _stream(entry.url or "", out, progress, timeout)
+            digest, size = _download_to(entry.url or "", out, progress, timeout)
             out.flush()
             os.fsync(out.fileno())
     except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -345,7 +345,7 @@ def _download(entry: ModelEntry, target: Path, progress: Any, timeout: float) ->
     return tmp
 
 
-def _stream(url: str, out: Any, progress: Any, timeout: float) -> tuple[str, int]:
+def _download_to(url: str, out: Any, progress: Any, timeout: float) -> tuple[str, int]:
     import urllib.request
 
     req = urllib.request.Request(url, headers={"User-Agent": "autofix-modelstore"})
