@@ -17,6 +17,23 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .choices import (
+    ClassicalMethod,
+    ControlType,
+    CropArea,
+    CropLarge,
+    Dtype,
+    InpainterBackend,
+    MaskedContent,
+    MaskMerge,
+    MaskShape,
+    Order,
+    OutputFormat,
+    PromptRule,
+    Refine,
+    ResizeMode,
+    TopKBy,
+)
 from .errors import ConfigError, show_path
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -38,7 +55,7 @@ class DetectorConfig(_Strict):
     model: str | None = None
     classes: list[str] | None = Field(None, description="keep only these class names (YOLO)")
     label: str | None = Field(None, description="relabel every detection as this class")
-    refine: Literal["none", "sam", "grabcut"] = "none"
+    refine: Refine = "none"
     refine_model: str | None = None
 
     @model_validator(mode="before")
@@ -57,8 +74,8 @@ class FilterConfig(_Strict):
     min_area_ratio: Unit = 0.0
     max_area_ratio: Unit = 1.0
     top_k: Annotated[int, Field(ge=0, le=100)] = 0
-    top_k_by: Literal["area", "confidence"] = "area"
-    order: Literal["left_to_right", "top_to_bottom", "area", "confidence", "center_out"] = "left_to_right"
+    top_k_by: TopKBy = "area"
+    order: Order = "left_to_right"
     drop_size: Annotated[int, Field(ge=0, le=4096)] = Field(
         0, description="drop detections whose box is narrower or shorter than this many pixels "
         "(Impact-Pack's drop_size, default 10 there; 0 = keep all)")
@@ -75,7 +92,7 @@ class FilterConfig(_Strict):
 class MaskConfig(_Strict):
     """How a detection becomes a mask. Pixel sizes are in input-image pixels."""
 
-    shape: Literal["auto", "box", "ellipse"] = Field(
+    shape: MaskShape = Field(
         "auto", description="auto: the detector's mask if it has one, else the box"
     )
     dilate: Annotated[int, Field(ge=-128, le=256)] = 4
@@ -83,7 +100,7 @@ class MaskConfig(_Strict):
         0.0, description="hands: grow the mask past the wrist by this fraction of the hand's size"
     )
     blur: Annotated[int, Field(ge=0, le=128)] = 8
-    merge: Literal["separate", "merge", "merge_invert"] = "separate"
+    merge: MaskMerge = "separate"
     invert: bool = Field(False, description="repaint everything except the stage's regions: the complement "
                          "of the union of its masks (one region), never of each mask on its own")
 
@@ -100,19 +117,19 @@ class CropConfig(_Strict):
     resolution: Annotated[int, Field(ge=64, le=2048, multiple_of=8)] = Field(
         512, description="generative inpainters: crops are processed at aspect buckets of about "
         "resolution² (sides multiples of 64); classical ones work at the crop's own size")
-    large: Literal["keep", "downscale"] = Field(
+    large: CropLarge = Field(
         "keep", description="a window larger than its bucket: keep its detail (process at the bucket's "
         "aspect scaled up, long side <= max_side) or downscale it to the bucket")
     max_side: Annotated[int, Field(ge=64, le=4096, multiple_of=64)] | None = Field(
         None, description="longest processing side for large windows (default 2 x resolution)")
-    area: Literal["masked", "whole"] = Field(
+    area: CropArea = Field(
         "masked", description="inpaint area: masked = only-masked crops (default); whole = the whole picture, "
         "resized to whole_size (A1111 'Whole picture'); only masked pixels are composited either way")
     whole_size: tuple[Annotated[int, Field(ge=64, le=4096, multiple_of=8)],
                       Annotated[int, Field(ge=64, le=4096, multiple_of=8)]] | None = Field(
         None, description="area whole: the model's canvas [width, height] (A1111 Width/Height); "
         "default: the image's aspect at about resolution² (sides multiples of 8)")
-    resize_mode: Literal["just_resize", "crop_and_resize", "resize_and_fill"] = Field(
+    resize_mode: ResizeMode = Field(
         "just_resize", description="area whole with a whole_size of another aspect: stretch (just_resize), "
         "cover and cut the centre (crop_and_resize: masks outside it are not repainted), or fit and pad "
         "with the stretched edges (resize_and_fill), as A1111")
@@ -136,7 +153,7 @@ class RegionPrompt(_Strict):
     """
 
     index: Annotated[int, Field(ge=0)] | None = None
-    rule: Literal["largest", "smallest", "leftmost", "rightmost", "most_confident"] | None = None
+    rule: PromptRule | None = None
     prompt: str
     negative_prompt: str | None = None
 
@@ -161,7 +178,7 @@ class ControlNetUnit(_Strict):
     """
 
     model: str
-    type: Literal["inpaint", "tile", "canny", "openpose", "depth", "lineart", "softedge"] = "inpaint"
+    type: ControlType = "inpaint"
     weight: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     start: Unit = 0.0
     end: Unit = 1.0
@@ -196,7 +213,7 @@ class InpaintParams(_Strict):
     #: "image" uses the generation's own seed + i (A1111/ADetailer), see autofix.meta.inherit.
     seed: Union[Annotated[int, Field(ge=-1, le=2**64 - 1)], Literal["image"]] = 0
     candidates: Annotated[int, Field(ge=1, le=16)] = 1
-    masked_content: Literal["original", "fill", "latent_noise", "latent_nothing"] = "original"
+    masked_content: MaskedContent = "original"
     #: sampler in A1111/ComfyUI/InvokeAI spelling ("DPM++ 2M Karras"), "image" for the
     #: generation's own, or None for the model's default (see autofix.inpaint.samplers).
     scheduler: str | None = None
@@ -242,17 +259,17 @@ class InpainterConfig(_Strict):
     backend. ``classical`` repaints everything with OpenCV. ``none`` never repaints.
     """
 
-    backend: Literal["auto", "classical", "diffusers", "none"] = "auto"
+    backend: InpainterBackend = "auto"
     model: str | None = None
     model_dir: str | None = None
-    classical_method: Literal["telea", "ns", "patchmatch", "auto"] = Field(
+    classical_method: ClassicalMethod = Field(
         "telea", description="classical fill: telea/ns (OpenCV, for thin scratches), patchmatch (texture from "
         "the crop, for objects), auto (telea for thin strokes, patchmatch otherwise; the remove preset's)")
     classical_radius: Annotated[int, Field(ge=1, le=64)] = 5
     device: str | None = None
     allow_pickle: bool = False
     max_batch: Annotated[int, Field(ge=1, le=64)] = Field(8, description="most crops per diffusion pipeline call")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    dtype: Dtype = "auto"
     cpu_offload: bool = False
     safety_checker: bool = False
     config_dir: str | None = Field(None, description="architecture folder for single-file checkpoints "
@@ -262,7 +279,7 @@ class InpainterConfig(_Strict):
 class OutputConfig(_Strict):
     """How final images are written."""
 
-    format: Literal["same", "png", "jpg", "webp"] = "same"
+    format: OutputFormat = "same"
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 95
     png_compression: Annotated[int, Field(ge=0, le=9)] = Field(
         1, description="zlib level of PNG outputs: 1 is fast (default), 9 smallest; pixels are identical")

@@ -45,3 +45,30 @@ def test_flag_combinations_are_usage_errors_exit_2(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("autofix: "), err
     assert main(["remove", str(tmp_path), "-o", out, "--prompts", "p.json", "--box", "1,1,5,5"]) == EXIT_USAGE
     assert main(["fix", str(tmp_path), "-o", out, "--set", "stages.*.mask.blur=-3"]) == EXIT_FATAL
+
+
+def test_cli_choices_are_the_config_literals():
+    """Every closed CLI choice is exactly what the pydantic config accepts (one definition,
+    autofix.choices, read by both); a value added to the config reaches the CLI."""
+    from typing import get_args
+
+    from autofix.cli.main import build_parser
+    from autofix.config import CropConfig, DetectorConfig, InpainterConfig, InpaintParams, OutputConfig
+    from autofix.run.executor import RunOptions
+
+    fields = {"--inpainter": (InpainterConfig, "backend"), "--dtype": (InpainterConfig, "dtype"),
+              "--masked-content": (InpaintParams, "masked_content"), "--inpaint-area": (CropConfig, "area"),
+              "--resize-mode": (CropConfig, "resize_mode"), "--format": (OutputConfig, "format"),
+              "--refine": (DetectorConfig, "refine")}
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    seen = {}
+    for name in ("fix", "remove"):
+        for action in sub[name]._actions:
+            for flag in action.option_strings:
+                seen[flag] = action.choices
+    for flag, (model, field) in fields.items():
+        assert tuple(seen[flag]) == get_args(model.model_fields[field].annotation), flag
+    from autofix.config import ControlNetUnit
+
+    assert tuple(seen["--control-type"]) == get_args(ControlNetUnit.model_fields["type"].annotation)
+    assert "overlays" in RunOptions.__dataclass_fields__ and tuple(seen["--overlays"]) == ("auto", "always", "never")

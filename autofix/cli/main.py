@@ -8,8 +8,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, get_args
 
+from ..choices import (ControlType, CropArea, Dtype, InpainterBackend, MaskedContent, OutputFormat, Overlays, Refine,
+                       ResizeMode)
 from ..errors import (EXIT_FAILURES, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE,
                       UsageError)
 
@@ -41,7 +43,7 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m = p.add_argument_group("inpainting")
     auto = ("classical (OpenCV) fill unless a diffusion model is given" if default_preset == "remove"
             else "diffusion model if given, else faces/hands are planned but not repainted")
-    m.add_argument("--inpainter", choices=["auto", "classical", "diffusers", "none"],
+    m.add_argument("--inpainter", choices=get_args(InpainterBackend),
                    help=f"auto (default): {auto}")
     m.add_argument("--model", help="diffusion model: a .safetensors/.ckpt file, a diffusers folder, or a HF repo id "
                    "(default: none)")
@@ -50,7 +52,7 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m.add_argument("--device", help="torch device for the diffusion model (default: cuda if available, else cpu)")
     m.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
     m.add_argument("--max-batch", type=int, metavar="N", help="most crops per pipeline call (default 8)")
-    m.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"],
+    m.add_argument("--dtype", choices=get_args(Dtype),
                    help="diffusion weights' dtype (default auto: float16 on CUDA, float32 on CPU)")
     m.add_argument("--cpu-offload", action="store_true",
                    help="CUDA only: keep just the running model component on the GPU (less memory, slower)")
@@ -74,13 +76,12 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m.add_argument("--lora-dir", action="append", metavar="DIR",
                    help="a folder of LoRA .safetensors for <lora:NAME:W> prompt tags (repeatable; also searched: "
                    "A1111 models/Lora and ComfyUI models/loras beside the model, $AUTOFIX_LORA_DIRS)")
-    m.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"],
+    m.add_argument("--masked-content", choices=get_args(MaskedContent),
                    help="what the masked area starts from (default: original; remove: fill)")
     c = p.add_argument_group("controlnet (diffusion model only; every stage)")
     c.add_argument("--controlnet", action="append", metavar="PATH", help="a ControlNet: diffusers folder or "
                    ".safetensors (A1111 models/ControlNet, ComfyUI models/controlnet); repeat for several")
-    c.add_argument("--control-type", action="append", choices=["inpaint", "tile", "canny", "openpose", "depth",
-                                                                "lineart", "softedge"],
+    c.add_argument("--control-type", action="append", choices=get_args(ControlType),
                    help="control image per --controlnet, in order (default: inpaint); built in: inpaint, tile, "
                    "canny, openpose (from the MediaPipe landmarks)")
     c.add_argument("--control-image", action="append", metavar="PATH",
@@ -100,20 +101,20 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     r.add_argument("--dilate", type=int, metavar="PX", help="grow (or, negative, shrink) masks, px "
                    "(default: 4 hands, 8 faces, 6 remove)")
     r.add_argument("--blur", type=int, metavar="PX", help="feather mask edges, px (default: 8; remove 4)")
-    r.add_argument("--inpaint-area", choices=["masked", "whole"],
+    r.add_argument("--inpaint-area", choices=get_args(CropArea),
                    help="masked: only-masked crops (default); whole: the model sees the whole picture "
                    "(A1111 'Whole picture'), only masked pixels are composited")
-    r.add_argument("--resize-mode", choices=["just_resize", "crop_and_resize", "resize_and_fill"],
+    r.add_argument("--resize-mode", choices=get_args(ResizeMode),
                    help="--inpaint-area whole with crop.whole_size of another aspect: how the picture "
                    "meets the canvas, as A1111 (default: just_resize)")
     o = p.add_argument_group("output")
-    o.add_argument("--format", choices=["same", "png", "jpg", "webp"], help="output format (default: same as input)")
+    o.add_argument("--format", choices=get_args(OutputFormat), help="output format (default: same as input)")
     o.add_argument("--png-compression", type=int, metavar="0-9",
                    help="zlib level of PNG outputs (default 1: fast; 9: smallest; the pixels are identical)")
     o.add_argument("--json", action="store_true", help="print JSON instead of text")
     if not run:
         return
-    o.add_argument("--overlays", choices=["auto", "always", "never"], default="auto",
+    o.add_argument("--overlays", choices=get_args(Overlays), default="auto",
                    help="plan overlays under OUT/_autofix/plans (default auto: dry runs and regions not repainted)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-image lines")
     o.add_argument("--keep-candidates", action="store_true", help="write every candidate of every region "
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1", help="object box in pixels")
     remove.add_argument("--point", action="append", default=[], metavar="X,Y[:neg]", help="a click on (or :neg off) the object")
     remove.add_argument("--prompts", type=Path, help="JSON or CSV of boxes/clicks per image (see README)")
-    remove.add_argument("--refine", choices=["grabcut", "sam", "none"],
+    remove.add_argument("--refine", choices=get_args(Refine),
                         help="how a box/click becomes an object mask (default: grabcut)")
     remove.add_argument("--sam-model", help="SAM checkpoint (vit_b/l/h .pth) for --refine sam (implies it)")
     remove.add_argument("--dry-run", action="store_true", help="build and draw the masks; inpaint nothing")

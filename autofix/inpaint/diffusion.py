@@ -46,11 +46,12 @@ from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, get_args
 
 import numpy as np
 from pydantic import ValidationError
 
+from ..choices import Dtype
 from ..config import InpainterConfig, InpaintParams
 from ..errors import ConfigError
 from ..types import InpaintJob, InpaintResult
@@ -76,7 +77,7 @@ CANDIDATE_SEED_STRIDE = 1_000_003
 #: SDXL strength ceiling (see module docstring).
 SDXL_MAX_STRENGTH = 0.99
 #: Accepted ``dtype`` settings.
-DTYPES = ("auto", "float32", "float16", "bfloat16")
+DTYPES: tuple[str, ...] = get_args(Dtype)
 _DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
 _EMBED_CACHE = 256
 _FILL_SEED_OFFSET = 2**32  # latent_noise fill draws from a stream no region seed (< 2**32) uses

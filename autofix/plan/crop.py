@@ -15,6 +15,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from ..choices import CropLarge, ResizeMode
 from ..types import CropWindow, IntBox
 
 #: Smallest processing side, in pixels.
@@ -202,7 +203,7 @@ def factor_box(support_box: IntBox, image_size_wh: tuple[int, int], factor: floa
 
 
 def bucket_window(support_box: IntBox, image_size_wh: tuple[int, int], padding: int, resolution: int,
-                  large: Literal["keep", "downscale"] = "keep", max_side: int | None = None,
+                  large: CropLarge = "keep", max_side: int | None = None,
                   crop_factor: float | None = None) -> CropWindow:
     """The crop window of a generative stage: padded, grown to an aspect bucket, bucket-sized.
 
@@ -264,8 +265,6 @@ def native_window(window: CropWindow) -> CropWindow:
 
 
 # --------------------------------------------------------------------------- whole picture
-
-ResizeMode = Literal["just_resize", "crop_and_resize", "resize_and_fill"]
 
 
 @dataclass(frozen=True)

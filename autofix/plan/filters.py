@@ -8,14 +8,14 @@ box's ``x0`` then ``y0``, and the sort is stable, so exact ties keep their input
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Sequence, get_args
 
 import numpy as np
 
+from ..choices import Order, TopKBy
 from ..types import Detection
 
-Order = Literal["left_to_right", "top_to_bottom", "area", "confidence", "center_out"]
-ORDERS: tuple[str, ...] = ("left_to_right", "top_to_bottom", "area", "confidence", "center_out")
+ORDERS: tuple[str, ...] = get_args(Order)
 
 
 def detection_area(det: Detection) -> float:
@@ -41,7 +41,7 @@ def by_area_ratio(dets: Sequence[Detection], image_area: float, lo: float, hi: f
     return [d for d in dets if lo <= detection_area(d) / image_area <= hi]
 
 
-def top_k(dets: Sequence[Detection], k: int, by: Literal["area", "confidence"] = "area") -> list[Detection]:
+def top_k(dets: Sequence[Detection], k: int, by: TopKBy = "area") -> list[Detection]:
     """Keep the ``k`` largest (``by="area"``) or most confident detections; ``k = 0`` keeps all.
 
     Ties are broken by position (``x0``, then ``y0``, then input order). The survivors are

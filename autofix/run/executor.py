@@ -18,11 +18,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from .. import __version__
+from ..choices import Overlays
 from ..config import RunConfig, canonical_json, config_hash
 from ..io.metadata import GenerationInfo
 from . import step
@@ -55,7 +56,7 @@ class RunOptions:
     """
 
     dry_run: bool = False
-    overlays: Literal["auto", "always", "never"] = "auto"
+    overlays: Overlays = "auto"
     window: int | None = None
     report: bool = True
     threaded: bool = True
