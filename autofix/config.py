@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys and range-checks numbers, so a typo in a preset fails
 loudly instead of being ignored. :func:`config_hash` is the sha256 of the canonical JSON
-dump; it is saved with every run and keys every stage checkpoint.
+dump; it is saved with every run and keys every stage snapshot.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ class InpainterConfig(_Strict):
     """Which inpainting backend repaints the crops.
 
     ``auto`` uses a diffusion model when ``model`` is set and otherwise repaints nothing
-    generative: faces and hands are detected, planned and checkpointed but left as they
+    generative: faces and hands are detected, planned and snapshotted but left as they
     are ("not repainted: no diffusion model"); ``remove``-style stages use the classical
     backend. ``classical`` repaints everything with OpenCV. ``none`` never repaints.
     """
@@ -292,7 +292,7 @@ class InputConfig(_Strict):
 
 
 class RunConfig(_Strict):
-    """Everything that decides a run's output. Its hash keys the checkpoints."""
+    """Everything that decides a run's output. Its hash keys the stage snapshots."""
 
     preset: str | None = None
     stages: Annotated[list[StageConfig], Field(min_length=1)]

@@ -160,7 +160,7 @@ def test_window_size_does_not_change_outputs_or_sidecars(classical_runs):
         assert counts["failed"] == 1 and counts == runs[1][1].counts()
 
 
-def test_checkpoint_disk_is_well_below_inputs(classical_runs):
+def test_snapshot_disk_is_well_below_inputs(classical_runs):
     src, _, runs = classical_runs
     out = runs[16][0]
     work = sum(p.stat().st_size for p in (out / "_autofix" / "work").rglob("*") if p.is_file())

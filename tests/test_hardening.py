@@ -96,7 +96,7 @@ def used_bytes(folder: Path) -> int:
 
 
 def test_thin_png_fix_memory_and_time_are_bounded(tmp_path):
-    """A legal 20000x4 PNG: detection, planning, checkpoints and the report stay small
+    """A legal 20000x4 PNG: detection, planning, snapshots and the report stay small
     (it once took 3 GB and a 960000-px-wide contact sheet)."""
     noise_png(tmp_path / "in" / "thin.png", (20000, 4))
     # VmHWM, not ru_maxrss: a forked child's ru_maxrss starts at the (pytest) parent's peak

@@ -82,7 +82,7 @@ def test_rerun_over_finished_folder_is_unchanged(classical_run):
     assert before == after
 
 
-def test_deleted_final_resumes_from_checkpoints(classical_run):
+def test_deleted_final_resumes_from_snapshots(classical_run):
     src, out, cfg, _ = classical_run
     final = out / "sub" / "zidane.png"
     ref = final.read_bytes()

@@ -2,7 +2,7 @@
 
 The repaint policy lives here: a classical fill would smear a good face, so with the
 ``auto`` backend and no diffusion model, only stages marked ``classical_ok`` (object
-removal) are repainted; face/hand stages are detected, planned and checkpointed but left
+removal) are repainted; face/hand stages are detected, planned and snapshotted but left
 as they are, with the reason recorded.
 """
 

@@ -9,7 +9,7 @@ and an interrupted stage is simply redone.
 
 The work itself is split by design: :mod:`.step` (one stage on one image, pure),
 :mod:`.scheduler` (stage-major windows of images, CPU work overlapped with inpainting),
-:mod:`.snapshots` (stage checkpoints) and :mod:`.writer` (finals, sidecars, journal).
+:mod:`.snapshots` (what a stage changed, for resume) and :mod:`.writer` (finals, sidecars, journal).
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class RegionRecord:
 class StageRecord:
     """What one stage did to one image (a sidecar's ``stages[i]``).
 
-    ``key`` is the stage's chained checkpoint key; ``snapshot`` describes the stage's
+    ``key`` is the stage's chained key; ``snapshot`` describes the stage's
     snapshot (changed patches and their sha256, see :mod:`.snapshots`) once it is written;
     ``image_sha256`` is the sha256 of the stage's output pixels (raw RGB bytes).
     """

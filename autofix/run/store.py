@@ -1,4 +1,4 @@
-"""The output folder: where finals, sidecars, checkpoints, plans and the journal live.
+"""The output folder: where finals, sidecars, stage snapshots, plans and the journal live.
 
 Layout (``OUT`` is the output folder; ``REL`` an input's path relative to the input folder)::
 

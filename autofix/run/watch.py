@@ -3,7 +3,7 @@
 A file is taken only once it is completely written: its size and mtime are unchanged
 over two polls ``settle`` seconds apart and it decodes. Each image goes through the same
 :class:`~autofix.run.executor.ImageRunner` as ``fix``, so a restarted watcher skips what
-is already done (sidecar keys) and resumes half-done images from their checkpoints.
+is already done (sidecar keys) and resumes half-done images from their stage snapshots.
 Polling (not inotify) is used on purpose: it works on network drives and in containers.
 """
 
