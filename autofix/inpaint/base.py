@@ -24,8 +24,10 @@ class Inpainter(Protocol):
     Attributes:
         name: backend name, e.g. ``"classical:telea"`` or ``"diffusers:<model>"``.
         generative: True if it can regenerate content (faces, hands) — a diffusion model.
-            Classical backends are False: the executor does not let them repaint faces or
-            hands unless the user asked for them explicitly.
+            Read by the engine: a non-generative backend gets crops at their own pixel size
+            (no aspect-bucket resize, :mod:`autofix.run.step`) and, with ``--engine ray``, runs
+            in the CPU tasks instead of on model-holding actors. (Which stages a classical
+            fill may repaint is the config's policy, :mod:`autofix.run.backends`.)
     """
 
     name: str
