@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from autofix.plan.crop import crop_window, cut, processing_size, resize_to
+from autofix.plan.crop import crop_window, cut_mask, processing_size, resize_image
 from autofix.plan.masks import (
     box_mask,
     detection_mask,
@@ -475,17 +475,17 @@ def test_crop_window_errors():
 def test_resize_helpers():
     hard = np.zeros((20, 30), np.uint8)
     hard[5:15, 10:20] = 255
-    up = resize_to(hard, (60, 40), "hard")
+    up = cut_mask(hard, CropWindow((0, 0, 30, 20), (60, 40)))
     assert up.shape == (40, 60) and set(np.unique(up)) <= {0, 255}
     assert mask_bbox(up) == (20, 10, 40, 30)
-    down = resize_to(hard, (15, 10), "hard")
+    down = cut_mask(hard, CropWindow((0, 0, 30, 20), (15, 10)))
     assert mask_bbox(down) == (5, 3, 10, 8) or mask_bbox(down) == (5, 2, 10, 8)
-    soft = resize_to(hard, (15, 10), "soft")
+    soft = resize_image(hard, (15, 10))
     assert soft.dtype == np.uint8
     img = np.full((20, 30, 3), 77, np.uint8)
-    assert resize_to(img, (64, 48)).shape == (48, 64, 3)
-    assert (resize_to(img, (8, 8)) == 77).all()
+    assert resize_image(img, (64, 48)).shape == (48, 64, 3)
+    assert (resize_image(img, (8, 8)) == 77).all()
     win = CropWindow(box=(10, 5, 20, 15), size=(64, 64))
-    assert cut(hard, win, "hard").all()
+    assert cut_mask(hard, win).all()
     with pytest.raises(ValueError):
-        resize_to(img, (0, 5))
+        resize_image(img, (0, 5))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -22,9 +21,6 @@ from ..types import CropWindow, IntBox
 MIN_SIDE = 64
 #: Processing sides are multiples of this.
 MULTIPLE = 8
-
-ResizeKind = Literal["image", "hard", "soft"]
-
 
 def _round8(value: float) -> int:
     """Nearest multiple of 8, halves rounded up, at least 8."""
@@ -74,35 +70,37 @@ def crop_window(support_box: IntBox, image_size_wh: tuple[int, int], padding: in
     return CropWindow(box=(x0, y0, x1, y1), size=processing_size(x1 - x0, y1 - y0, resolution))
 
 
-def resize_to(array: np.ndarray, size_wh: tuple[int, int], kind: ResizeKind = "image") -> np.ndarray:
-    """Resize an image or mask to ``(width, height)``.
-
-    Shrinking (both sides no larger) uses ``INTER_AREA``; otherwise ``image`` uses
-    ``INTER_CUBIC`` and masks ``INTER_LINEAR``. ``hard`` masks are re-binarised afterwards
-    (``>= 128`` → 255, else 0), which keeps edges straighter than nearest-neighbour;
-    ``soft`` masks are left continuous. Same size returns a copy.
-    """
+def resize_image(array: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    """The one resize of crops (cutting them out, pasting results back, control images):
+    ``array`` (an image or a soft mask) to ``(width, height)``. Same size returns a copy;
+    fewer pixels use ``INTER_AREA``, more ``INTER_CUBIC``. Hard masks go through
+    :func:`cut_mask` instead."""
     tw, th = int(size_wh[0]), int(size_wh[1])
     if tw <= 0 or th <= 0:
         raise ValueError(f"target size must be positive, is {size_wh}")
-    if kind not in ("image", "hard", "soft"):
-        raise ValueError(f"resize kind must be image, hard or soft, is {kind!r}")
     h, w = array.shape[:2]
     if (w, h) == (tw, th):
-        out = array.copy()
-    else:
-        shrink = tw <= w and th <= h
-        up = cv2.INTER_CUBIC if kind == "image" else cv2.INTER_LINEAR
-        out = cv2.resize(np.ascontiguousarray(array), (tw, th), interpolation=cv2.INTER_AREA if shrink else up)
-    if kind == "hard":
-        out = np.where(out >= 128, np.uint8(255), np.uint8(0))
-    return out
+        return array.copy()
+    interp = cv2.INTER_AREA if tw * th < w * h else cv2.INTER_CUBIC
+    return cv2.resize(array, (tw, th), interpolation=interp)
 
 
-def cut(array: np.ndarray, window: CropWindow, kind: ResizeKind = "image") -> np.ndarray:
-    """The window's box cut out of ``array`` (image or mask) and resized to ``window.size``."""
+def cut(array: np.ndarray, window: CropWindow) -> np.ndarray:
+    """The window's box cut out of ``array`` (an image) and resized to ``window.size``."""
     x0, y0, x1, y1 = window.box
-    return resize_to(array[y0:y1, x0:x1], window.size, kind)
+    return resize_image(array[y0:y1, x0:x1], window.size)
+
+
+def cut_mask(hard_mask: np.ndarray, window: CropWindow) -> np.ndarray:
+    """The window's box cut out of a hard mask and resized to ``window.size``, 0/255.
+
+    Conservative: a crop pixel is masked if any source pixel under it is, so a small mask
+    never vanishes when a big crop is shrunk."""
+    x0, y0, x1, y1 = window.box
+    src = hard_mask[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if window.size[0] * window.size[1] < src.size else cv2.INTER_NEAREST
+    mask = cv2.resize(src, window.size, interpolation=interp) if src.shape[::-1] != window.size else src
+    return np.where(mask > 0, 255, 0).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- buckets

@@ -10,47 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..plan.crop import cut, cut_mask, resize_image
 from ..types import CropWindow
 
 
-def _resize(arr: np.ndarray, size_wh: tuple[int, int], nearest: bool = False) -> np.ndarray:
-    import cv2
-
-    w, h = size_wh
-    if arr.shape[1] == w and arr.shape[0] == h:
-        return arr.copy()
-    if nearest:
-        interp = cv2.INTER_NEAREST
-    elif w * h < arr.shape[0] * arr.shape[1]:
-        interp = cv2.INTER_AREA
-    else:
-        interp = cv2.INTER_CUBIC
-    return cv2.resize(arr, (w, h), interpolation=interp)
-
-
 def cut_crop(image: np.ndarray, hard_mask: np.ndarray, crop: CropWindow) -> tuple[np.ndarray, np.ndarray]:
-    """Cut ``crop.box`` out of ``image`` and its hard mask and resize both to ``crop.size``.
+    """Cut ``crop.box`` out of ``image`` and its hard mask and resize both to ``crop.size``
+    (:func:`~autofix.plan.crop.cut`, :func:`~autofix.plan.crop.cut_mask`).
 
     Returns ``(rgb, mask)``: ``(h, w, 3)`` uint8 and ``(h, w)`` uint8 0/255, where
     ``(w, h) == crop.size``.
     """
-    import cv2
-
-    x0, y0, x1, y1 = crop.box
-    rgb = _resize(image[y0:y1, x0:x1], crop.size)
-    src = hard_mask[y0:y1, x0:x1]
-    # Conservative: a crop pixel is masked if any source pixel under it is, so a small
-    # mask never vanishes when a big crop is shrunk.
-    interp = cv2.INTER_AREA if crop.size[0] * crop.size[1] < src.size else cv2.INTER_NEAREST
-    mask = cv2.resize(src, crop.size, interpolation=interp) if src.shape[::-1] != crop.size else src
-    return np.ascontiguousarray(rgb), np.where(mask > 0, 255, 0).astype(np.uint8)
+    return np.ascontiguousarray(cut(image, crop)), cut_mask(hard_mask, crop)
 
 
 def blend_window(base: np.ndarray, new_crop: np.ndarray, soft_mask: np.ndarray, crop: CropWindow) -> np.ndarray:
     """What :func:`paste_crop` would put inside ``crop.box``, as a ``(h, w, 3)`` uint8 array of
     the box's own size (no full-image copy: used to score best-of-N candidates)."""
     x0, y0, x1, y1 = crop.box
-    back = _resize(new_crop, (x1 - x0, y1 - y0)).astype(np.uint32)
+    back = resize_image(new_crop, (x1 - x0, y1 - y0)).astype(np.uint32)
     a = soft_mask[y0:y1, x0:x1].astype(np.uint32)[:, :, None]
     region = base[y0:y1, x0:x1].astype(np.uint32)
     return ((region * (255 - a) + back * a + 127) // 255).astype(np.uint8)
