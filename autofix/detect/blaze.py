@@ -179,3 +179,24 @@ def roi_iou(a: Sequence[float], b: Sequence[float]) -> float:
         return (r[0] - r[2] / 2, r[1] - r[3] / 2, r[0] + r[2] / 2, r[1] + r[3] / 2)
 
     return iou(box(a), box(b))
+
+
+#: BlazePose detector: 224², 2254 anchors (strides 8, 16, 32×3), 4 keypoints (0 = mid-hip,
+#: 1 = a point on the circle around the whole body, 2 = mid-shoulder, 3 = upper-body circle), input in [-1, 1].
+POSE_DETECTION = SSDSpec("pose_detection", (8, 16, 32), (2, 2, 6), 4, (-1.0, 1.0))
+
+
+def alignment_roi(
+    center: Sequence[float], scale_point: Sequence[float], *, target_degrees: float, scale: float = 1.0,
+    shift_y: float = 0.0,
+) -> tuple[float, float, float, float, float]:
+    """MediaPipe's ``AlignmentPointsRectsCalculator`` + ``RectTransformationCalculator``
+    (square_long), in pixels: a square centred on ``center``, side twice the distance to
+    ``scale_point``, rotated so that ``center``→``scale_point`` points at ``target_degrees``;
+    then shifted by ``shift_y`` of its side along its rotated y axis and scaled."""
+    (cx, cy), (ex, ey) = (float(v) for v in center), (float(v) for v in scale_point)
+    side = 2.0 * math.hypot(ex - cx, ey - cy)
+    rot = normalize_radians(math.radians(target_degrees) - math.atan2(-(ey - cy), ex - cx))
+    cx -= side * shift_y * math.sin(rot)
+    cy += side * shift_y * math.cos(rot)
+    return cx, cy, side * scale, side * scale, rot

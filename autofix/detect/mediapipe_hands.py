@@ -10,18 +10,32 @@ shifted half a box towards the fingers), regions overlapping a later one by IoU 
 dropped, then the landmark model on each region, kept where its hand-presence score is
 ≥ 0.5. No tracking, so results do not depend on earlier calls.
 
-Two passes, both deterministic:
+The search, deterministic (``search="people"``, the default):
 
 1. the whole image;
-2. a zoom pass on overlapping square tiles (side = half the shorter image side, stride
-   half a tile), skipped when tiles would be under 128 px. MediaPipe letterboxes every
-   input into the palm detector's fixed 192×192 square, so upscaling the *whole* image
-   changes nothing (measured: identical results at 1×, 2× and 3× on the test photos);
-   a tile shows hands at twice the size. On ``bus.jpg`` the whole image yields 0 of the
-   3 clearly visible hands and the tiles yield all 3, with no extra false hands on the
-   test photos that have none. Hands cut by an inner tile edge are dropped (a
-   neighbouring tile sees them whole), and a tile hand overlapping an already-kept hand
-   (IoU ≥ 0.3 or mostly inside it) is a duplicate. Whole-image hands win, then bigger.
+2. people: the pose models (:mod:`autofix.detect.mediapipe_pose`: BlazePose detector +
+   ``pose_landmark_full``) give each person's wrists; at every wrist seen with
+   visibility ≥ ``GUIDED_WRIST_VISIBILITY`` and not already inside a found hand, the hand
+   region MediaPipe Holistic derives from the wrist, index and pinky landmarks, refined by
+   ``hand_recrop``, goes to the landmark model (hands holding things, hands the palm
+   detector misses);
+3. zoom windows, palm detection + landmarks at a larger scale, only where that can
+   find something: around people too small for the whole-image pass and for pose
+   (faces under ``SMALL_FACE`` of the longer side: a window of ``WINDOW_FACES`` face
+   sizes below each face), and the zoom tiles (side half the shorter image side,
+   stride half a tile) holding the hand region of a clearly visible wrist (visibility ≥
+   ``ZOOM_WRIST_VISIBILITY``) where step 2 found no hand (``camera.png``'s gloved hand
+   is found that way only). MediaPipe letterboxes every input into the palm detector's
+   fixed 192×192 square, so upscaling the *whole* image changes nothing; a window shows
+   hands bigger. Hands cut by an inner window edge are dropped; palms centred in an
+   already-found hand are not looked at again.
+
+Whole-image hands win, then pose-guided ones, then zoomed ones (bigger first); a hand
+overlapping a kept one (IoU ≥ 0.3 or mostly inside it) is a duplicate. ``search="tiles"``
+is the old blind zoom pass (every tile; ~11× the cost of the whole-image pass, kept for
+comparison in ``bench/bench_detect.py``), and ``zoom=False`` the whole image only.
+Measured on the open ground-truth photos and on 24 ~1 MP variants of them: see
+``bench/bench_detect.py``.
 
 Landmarks sit on joints, so the box is the landmarks' bounding box grown by ``margin``
 (default 0.1 of its longer side) on every side, to reach fingertips and the palm edge.
@@ -38,7 +52,9 @@ presence ≥ 0.5).
 
 from __future__ import annotations
 
+import math
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +63,7 @@ from ..errors import ConfigError
 from ..types import Detection
 from .base import DETECTORS
 from .litert import RUNTIME_MODULE
-from .mediapipe_face import LiteRTDetector, Window, check_image, clip_box, dedupe, tile_windows
+from .mediapipe_face import LiteRTDetector, Window, box_iou, check_image, clip_box, dedupe, tile_windows
 
 #: Accepted ``cfg.model`` values (only the full landmark model, complexity 1).
 HAND_MODELS = ("full",)
@@ -55,6 +71,24 @@ HAND_MODELS = ("full",)
 MIN_ZOOM_TILE = 128
 #: Landmark-model hand-presence floor (MediaPipe's ``min_tracking_confidence`` default).
 MIN_PRESENCE = 0.5
+#: ``search`` values: pose-guided + windows around small people (default), or blind tiles.
+SEARCH_MODES = ("people", "tiles")
+#: Pose-detection floor and most people searched per image.
+MIN_PERSON_SCORE = 0.5
+MAX_PEOPLE = 6
+#: Face-detection floor for the small-people cue (BlazeFace full range).
+MIN_FACE_SCORE = 0.5
+#: A face under this fraction of the image's longer side marks a person too small for the whole-image pass.
+SMALL_FACE = 0.1
+#: Zoom window around a small person: side and downward offset of its centre, in face sizes.
+WINDOW_FACES = 7.5
+WINDOW_DROP = 3.5
+#: Pose wrists at least this visible are searched (MediaPipe Holistic: 0.1).
+GUIDED_WRIST_VISIBILITY = 0.5
+#: Pose wrists at least this visible get a zoom window when the landmark model finds no hand there.
+ZOOM_WRIST_VISIBILITY = 0.5
+#: That window's side, in hand-region sides.
+WRIST_WINDOW = 1.5
 #: Palm regions overlapping a later one by more than this IoU are dropped (MediaPipe's association).
 ROI_ASSOCIATION_IOU = 0.5
 
@@ -84,6 +118,7 @@ class MediaPipeHands(LiteRTDetector):
         min_confidence: float = 0.2,
         margin: float = 0.1,
         zoom: bool = True,
+        search: str = "people",
     ) -> None:
         if max_num_hands < 1:
             raise ConfigError(f"max_num_hands must be at least 1, got {max_num_hands}")
@@ -92,11 +127,14 @@ class MediaPipeHands(LiteRTDetector):
         self.min_confidence = float(min_confidence)
         self.margin = float(margin)
         self.zoom = bool(zoom)
+        if search not in SEARCH_MODES:
+            raise ConfigError(f"unknown hand search {search!r}; choose one of: {', '.join(SEARCH_MODES)}")
+        self.search = search
         self._models = None
         self._lock = threading.Lock()
 
     def zoom_windows(self, height: int, width: int) -> list[Window]:
-        """Tiles of the zoom pass: side = half the shorter side; none if under 128 px."""
+        """Blind tiles (``search="tiles"``): side = half the shorter side; none if under 128 px."""
         side = min(height, width) // 2
         return tile_windows(height, width, side) if self.zoom and side >= MIN_ZOOM_TILE else []
 
@@ -106,20 +144,115 @@ class MediaPipeHands(LiteRTDetector):
         height, width = image.shape[:2]
         with self._lock:
             whole = self._detect_window(image, (0, 0, width, height))
-            tiles: list[Detection] = []
-            for window in self.zoom_windows(height, width):
-                tiles += self._detect_window(image, window)
+            guided: list[Detection] = []
+            zoomed: list[Detection] = []
+            if self.zoom and self.search == "people":
+                people, small = self._people(image)
+                guided, wrist_windows = self._guided(image, people, whole)
+                for window in _distinct_windows(self.person_windows(image, small) + wrist_windows):
+                    zoomed += self._detect_window(image, window, known=whole + guided + zoomed)
+            else:
+                for window in self.zoom_windows(height, width):
+                    zoomed += self._detect_window(image, window)
         whole.sort(key=lambda d: (-d.score, d.box))
-        tiles.sort(key=lambda d: (-d.area, d.box))
-        kept = dedupe(tiles, kept=whole)[: self.max_num_hands]
+        guided.sort(key=lambda d: (-d.area, d.box))
+        zoomed.sort(key=lambda d: (-d.area, d.box))
+        kept = dedupe(zoomed, kept=dedupe(guided, kept=whole))[: self.max_num_hands]
         return sorted(kept, key=lambda d: d.box)
 
-    def _detect_window(self, image: np.ndarray, window: Window) -> list[Detection]:
-        """Run palm detection + landmarks on one window; hands cut by an inner window edge are dropped."""
+    # ------------------------------------------------------------------ people-guided search
+
+    def _people(self, image: np.ndarray) -> tuple[list[Any], list[tuple[float, float, float]]]:
+        """People to search around their wrists, and small-person cues for zoom windows.
+
+        People come from the pose models (:func:`~autofix.detect.mediapipe_pose.find_people`).
+        Faces come from BlazeFace (full range, 2-3 ms). A face under ``SMALL_FACE`` of the
+        image's longer side is a cue ``(x, y, size)`` for :meth:`person_windows`, and so is
+        a person whose shoulders are under twice that: the pose landmarks of such people
+        are too coarse to place a hand region, and they are not searched at the wrists."""
+        from .blaze import FACE_FULL, detect_ssd
+        from .mediapipe_pose import find_people
+
+        height, width = image.shape[:2]
+        small_side = SMALL_FACE * max(height, width)
+        small: list[tuple[float, float, float]] = []
+        for face in detect_ssd(self._model(FACE_FULL.model), FACE_FULL, image, MIN_FACE_SCORE):
+            x0, y0, x1, y1 = face.box
+            size = max((x1 - x0) * width, (y1 - y0) * height)
+            if size < small_side:
+                small.append(((x0 + x1) / 2 * width, (y0 + y1) / 2 * height, size))
+        people = []
+        for person in find_people(self._model("pose_detection"), self._model("pose_landmark_full"), image,
+                                  min_score=MIN_PERSON_SCORE, max_people=MAX_PEOPLE):
+            if person.size < 2 * small_side:
+                nose = person.landmarks[0]
+                small.append((float(nose[0]), float(nose[1]), person.size / 2.0))
+            else:
+                people.append(person)
+        return people, small
+
+    def _guided(
+        self, image: np.ndarray, people: list[Any], found: list[Detection]
+    ) -> tuple[list[Detection], list[Window]]:
+        """Hands at each visible pose wrist: Holistic's hand region, re-cropped, then the
+        landmark model. A wrist already inside a found hand's box is not searched again.
+        Where the landmark model sees no hand at a clearly visible wrist (visibility ≥
+        ``ZOOM_WRIST_VISIBILITY``: gloves, a hand holding something), a zoom window on the
+        region (``WRIST_WINDOW`` × its side, at least ``MIN_ZOOM_TILE``) is returned for the
+        palm pass."""
+        from .mediapipe_pose import HAND_POINTS, hand_roi_from_pose, recrop
+
+        height, width = image.shape[:2]
+        out: list[Detection] = []
+        windows: list[Window] = []
+        for person in people:
+            for side in ("left", "right"):
+                wrist_index = HAND_POINTS[side][0]
+                wrist = person.landmarks[wrist_index]
+                if person.visibility[wrist_index] < GUIDED_WRIST_VISIBILITY or any(
+                        _inside(wrist, d.box) for d in found + out):
+                    continue
+                roi = hand_roi_from_pose(person, side)
+                if roi is None:
+                    continue
+                hand = self._landmarks(image, recrop(self._model("hand_recrop"), image, roi))
+                det = None if hand is None else self._convert(hand[0], hand[1], width, height)
+                if det is not None:
+                    out.append(det)
+                elif person.visibility[wrist_index] >= ZOOM_WRIST_VISIBILITY:
+                    windows += _tiles_around(roi, self.zoom_windows(height, width))
+        return out, windows
+
+    def person_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]]) -> list[Window]:
+        """Zoom windows around people too small for the whole-image palm pass and for pose.
+
+        ``cues`` are faces ``(x, y, size)`` under ``SMALL_FACE`` of the image's longer side
+        (their hands are then under ~10 px in the palm model's 192² input). Each gets a
+        square window of ``WINDOW_FACES`` face sizes centred ``WINDOW_DROP`` face sizes
+        below the face (chest to hips, where hands are), at least ``MIN_ZOOM_TILE`` px,
+        shifted inside the image; bigger faces first. Near-duplicate windows are dropped
+        later (see :func:`_distinct_windows`)."""
+        height, width = image.shape[:2]
+        longest = max(height, width)
+        windows = []
+        for cx, cy, size in sorted(cues, key=lambda c: -c[2]):
+            if 0 < size < SMALL_FACE * longest:
+                window = _square_window(cx, cy + WINDOW_DROP * size, WINDOW_FACES * size, width, height)
+                if window is not None:
+                    windows.append(window)
+        return windows
+
+    def _detect_window(
+        self, image: np.ndarray, window: Window, known: list[Detection] | None = None
+    ) -> list[Detection]:
+        """Run palm detection + landmarks on one window; hands cut by an inner window edge
+        are dropped. Palms centred inside a ``known`` hand's box are not looked at again
+        (the landmark model is most of a window's cost, and such a hand is a duplicate)."""
         x0, y0, x1, y1 = window
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+        skip = [(b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0) for b in (d.box for d in known or [])]
         out = []
-        for pts, handedness in self._hands(crop):
+        for pts, handedness in self._hands(crop, skip):
             if _cut_by_inner_edge(pts, window, image.shape[1], image.shape[0]):
                 continue
             det = self._convert(pts + (x0, y0), handedness, image.shape[1], image.shape[0])
@@ -127,29 +260,42 @@ class MediaPipeHands(LiteRTDetector):
                 out.append(det)
         return out
 
-    def _hands(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """``(21, 2)`` landmark pixels and handedness confidence of each hand in ``image``."""
-        from .blaze import PALM_FULL, detect_ssd, project_landmarks, roi_iou, rotated_roi
-        from .litert import roi_tensor
+    def _hands(self, image: np.ndarray, skip: list[Any] = ()) -> list[tuple[np.ndarray, float]]:  # type: ignore[assignment]
+        """``(21, 2)`` landmark pixels and handedness confidence of each hand in ``image``;
+        palms whose centre lies in a ``skip`` box are left out."""
+        from .blaze import PALM_FULL, detect_ssd, roi_iou, rotated_roi
 
         height, width = image.shape[:2]
         palms = detect_ssd(self._model(PALM_FULL.model), PALM_FULL, image, self.min_confidence)
         rois: list[tuple[float, ...]] = []
         for palm in palms[: self.max_num_hands]:
+            centre = ((palm.box[0] + palm.box[2]) / 2 * width, (palm.box[1] + palm.box[3]) / 2 * height)
+            if any(_inside(centre, b) for b in skip):
+                continue
             roi = rotated_roi(palm, width, height, start=0, end=2, target_degrees=90.0, scale=2.6, shift_y=-0.5)
             rois = [r for r in rois if roi_iou(r, roi) <= ROI_ASSOCIATION_IOU] + [roi]
-        landmark_model = self._model("hand_landmark_full")
         out = []
         for roi in rois:
-            tensor, _, roi = roi_tensor(image, roi, landmark_model.input_size, border_zero=False)
-            marks, presence, handedness = landmark_model.run(tensor)[:3]
-            if float(presence.reshape(-1)[0]) < MIN_PRESENCE:
-                continue
-            size = np.array(landmark_model.input_size, np.float64)
-            pts = project_landmarks(marks.reshape(21, 3)[:, :2].astype(np.float64) / size, roi)
-            left = float(handedness.reshape(-1)[0])
-            out.append((pts, max(left, 1.0 - left)))
+            hand = self._landmarks(image, roi)
+            if hand is not None:
+                out.append(hand)
         return out
+
+    def _landmarks(self, image: np.ndarray, roi: Any) -> tuple[np.ndarray, float] | None:
+        """The landmark model on one rotated region: ``(21, 2)`` pixels and handedness
+        confidence, or ``None`` when hand presence is under ``MIN_PRESENCE``."""
+        from .blaze import project_landmarks
+        from .litert import roi_tensor
+
+        landmark_model = self._model("hand_landmark_full")
+        tensor, _, roi = roi_tensor(image, roi, landmark_model.input_size, border_zero=False)
+        marks, presence, handedness = landmark_model.run(tensor)[:3]
+        if float(presence.reshape(-1)[0]) < MIN_PRESENCE:
+            return None
+        size = np.array(landmark_model.input_size, np.float64)
+        pts = project_landmarks(marks.reshape(21, 3)[:, :2].astype(np.float64) / size, roi)
+        left = float(handedness.reshape(-1)[0])
+        return pts, max(left, 1.0 - left)
 
     def _convert(self, pts: np.ndarray, score: float, width: int, height: int) -> Detection | None:
         """Landmark pixels ``(21, 2)`` + handedness score → :class:`Detection`."""
@@ -162,6 +308,47 @@ class MediaPipeHands(LiteRTDetector):
         marks = pts.astype(np.float32)
         return Detection(box=box, score=score, label=self.label, landmarks=marks, source=self.name)
 
+
+
+def _square_window(cx: float, cy: float, side: float, width: int, height: int) -> Window | None:
+    """Square window of ``side`` px (at least ``MIN_ZOOM_TILE``, at most the shorter image
+    side) centred on ``(cx, cy)`` and shifted inside the image; ``None`` when it would be
+    the whole image."""
+    side = min(max(side, MIN_ZOOM_TILE), height, width)
+    if side >= 0.8 * max(height, width):
+        return None  # hardly a zoom: the whole-image pass saw this
+    x0 = int(round(min(max(cx - side / 2, 0.0), width - side)))
+    y0 = int(round(min(max(cy - side / 2, 0.0), height - side)))
+    s = int(round(side))
+    return (x0, y0, min(x0 + s, width), min(y0 + s, height))
+
+
+def _tiles_around(roi: Any, tiles: list[Window]) -> list[Window]:
+    """The zoom tiles that hold a hand region's whole (axis-aligned) box; the one whose
+    centre is nearest the region's when none does."""
+    cx, cy, side = roi[0], roi[1], roi[2]
+    half = side / 2
+    inside = [t for t in tiles if t[0] <= cx - half and t[1] <= cy - half and cx + half <= t[2] and cy + half <= t[3]]
+    if inside or not tiles:
+        return inside
+    return [min(tiles, key=lambda t: ((t[0] + t[2]) / 2 - cx) ** 2 + ((t[1] + t[3]) / 2 - cy) ** 2)]
+
+
+def _distinct_windows(windows: list[Window]) -> list[Window]:
+    """Drop a window overlapping an earlier one by IoU > 0.7 (about the same place and zoom)."""
+    kept: list[Window] = []
+    for w in windows:
+        if all(_distinct(w, k) for k in kept):
+            kept.append(w)
+    return kept
+
+
+def _distinct(a: Window, b: Window) -> bool:
+    return box_iou(a, b)[0] <= 0.7
+
+
+def _inside(point: Any, box: Any) -> bool:
+    return bool(box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3])
 
 
 def _cut_by_inner_edge(pts: np.ndarray, window: Window, width: int, height: int) -> bool:
@@ -189,5 +376,6 @@ def build_mediapipe_hands(cfg: DetectorConfig, *, allow_pickle: bool | None = No
             f"unknown mediapipe_hands model {cfg.model!r}; choose one of: {', '.join(HAND_MODELS)}"
         )
     detector = MediaPipeHands(label=cfg.label or "hand")
-    detector.load("palm_detection_full", "hand_landmark_full")  # sha256-checked here, see mediapipe_face
+    detector.load("palm_detection_full", "hand_landmark_full", "pose_detection", "pose_landmark_full",
+                  "hand_recrop", "face_detection_full_range_sparse")  # sha256-checked here, see mediapipe_face
     return detector
