@@ -50,7 +50,7 @@ def _stage(*overrides: str):
 
 def test_planner_whole_area_crop_box_is_the_image():
     dets = [Detection((100, 80, 180, 180), 0.9, "face"), Detection((700, 300, 790, 420), 0.9, "face")]
-    regions = plan_stage(dets, (600, 1000), _stage("stages.*.crop.area=whole"))
+    regions = plan_stage(dets, (600, 1000), _stage("stages.*.crop.area=whole")).regions
     assert len(regions) == 2
     for r in regions:
         assert r.crop.box == (0, 0, 1000, 600) and r.crop.size == (664, 400)
@@ -58,9 +58,7 @@ def test_planner_whole_area_crop_box_is_the_image():
     # crop_and_resize: a region outside the centre the canvas shows is dropped, with a note
     stage = _stage("stages.*.crop.area=whole", "stages.*.crop.whole_size=[512,512]",
                    "stages.*.crop.resize_mode=crop_and_resize")
-    from autofix.plan import plan_stage_full
-
-    regions, notes = plan_stage_full(dets, (600, 1000), stage)
+    regions, notes = plan_stage(dets, (600, 1000), stage)
     assert len(regions) == 1 and regions[0].crop.box == (200, 0, 800, 600)
     assert not regions[0].soft_mask[:, :200].any() and not regions[0].soft_mask[:, 800:].any()
     assert any("crop_and_resize box" in n for n in notes)
@@ -68,7 +66,7 @@ def test_planner_whole_area_crop_box_is_the_image():
 
 def test_masked_stays_the_default():
     assert _stage().crop.area == "masked"
-    regions = plan_stage([Detection((100, 80, 180, 180), 0.9, "face")], (600, 1000), _stage())
+    regions = plan_stage([Detection((100, 80, 180, 180), 0.9, "face")], (600, 1000), _stage()).regions
     assert regions[0].crop.box != (0, 0, 1000, 600)
 
 

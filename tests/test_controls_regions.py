@@ -12,7 +12,7 @@ from PIL import Image
 
 from autofix.config import build_config
 from autofix.photos import photo_array
-from autofix.plan import plan_stage_full
+from autofix.plan import plan_stage
 from autofix.plan.crop import bucket_window, factor_box
 from autofix.types import Detection
 
@@ -29,10 +29,10 @@ def test_defaults_are_documented_off():
 
 def test_drop_size_drops_thin_detections_with_a_note():
     dets = [Detection((10, 10, 18, 60), 0.9, "face"), Detection((100, 100, 150, 150), 0.9, "face")]
-    regions, notes = plan_stage_full(dets, (300, 300), _stage("stages.*.filters.drop_size=10"))
+    regions, notes = plan_stage(dets, (300, 300), _stage("stages.*.filters.drop_size=10"))
     assert len(regions) == 1 and regions[0].box == (100, 100, 150, 150)
     assert any("drop_size 10" in n for n in notes)
-    regions, _ = plan_stage_full(dets, (300, 300), _stage())
+    regions, _ = plan_stage(dets, (300, 300), _stage())
     assert len(regions) == 2
 
 
@@ -52,7 +52,7 @@ def test_crop_factor_context_is_proportional_to_the_region():
     # with padding the context is a constant 32 px per side
     assert bucket_window((500, 500, 900, 900), (2000, 2000), 32, 512).box == (468, 468, 932, 932)
     dets = [Detection((100, 100, 164, 164), 0.9, "face")]
-    regions, _ = plan_stage_full(dets, (800, 1000), _stage("stages.*.crop.crop_factor=3", "stages.*.mask.blur=0",
+    regions, _ = plan_stage(dets, (800, 1000), _stage("stages.*.crop.crop_factor=3", "stages.*.mask.blur=0",
                                                            "stages.*.mask.dilate=0", "stages.*.mask.shape=box"))
     x0, y0, x1, y1 = regions[0].crop.box
     assert (x0, y0, x1, y1) == (36, 36, 228, 228)

@@ -78,7 +78,7 @@ def test_invert_is_the_complement_of_the_union():
     stage = build_config("faces", overrides=["stages.*.mask.invert=true", "stages.*.mask.dilate=0",
                                              "stages.*.mask.shape=box"]).stages[0]
     dets = [Detection((10, 10, 30, 30), 0.9, "face"), Detection((60, 20, 90, 50), 0.9, "face")]
-    (region,) = plan_stage(dets, (100, 120), stage)
+    (region,) = plan_stage(dets, (100, 120), stage).regions
     assert region.hard_mask[15, 15] == 0 and region.hard_mask[30, 70] == 0  # no face is repainted
     assert region.hard_mask[80, 5] == 255
     assert np.count_nonzero(region.hard_mask) == 100 * 120 - 20 * 20 - 30 * 30

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autofix.config import StageConfig
-from autofix.plan import StagePlan, plan_stage, plan_stage_full
+from autofix.plan import StageRegions, plan_stage
 from autofix.plan.filters import by_area_ratio, by_confidence, detection_area, order, top_k
 from autofix.plan.masks import box_mask, dilate_erode, feather, invert, mask_bbox
 from autofix.plan.planner import NOTE_WRIST_FALLBACK, NOTE_WRIST_LANDMARKS
@@ -125,7 +125,7 @@ SHAPE = (80, 100)
 
 def test_separate_regions_in_order_with_exact_masks():
     cfg = stage(mask={"dilate": 2, "blur": 3}, crop={"padding": 4})
-    regions = plan_stage(DETS + [D("hand", (0, 0, 5, 5), label="hand")], SHAPE, cfg)
+    regions = plan_stage(DETS + [D("hand", (0, 0, 5, 5), label="hand")], SHAPE, cfg).regions
     assert [r.index for r in regions] == [0, 1, 2]
     assert [r.detections[0].source for r in regions] == ["b", "c", "a"]  # d is below confidence 0.3
     for r in regions:
@@ -142,7 +142,7 @@ def test_separate_regions_in_order_with_exact_masks():
 
 def test_soft_support_is_inside_the_crop():
     cfg = stage(mask={"dilate": 6, "blur": 8}, crop={"padding": 0})
-    for r in plan_stage(DETS, SHAPE, cfg):
+    for r in plan_stage(DETS, SHAPE, cfg).regions:
         x0, y0, x1, y1 = r.crop.box
         outside = r.soft_mask.copy()
         outside[y0:y1, x0:x1] = 0
@@ -151,7 +151,7 @@ def test_soft_support_is_inside_the_crop():
 
 def test_merge_gives_one_region_of_the_union():
     cfg = stage(mask={"merge": "merge"})
-    (region,) = plan_stage(DETS, SHAPE, cfg)
+    (region,) = plan_stage(DETS, SHAPE, cfg).regions
     union = np.maximum.reduce([box_mask(SHAPE, d.box) for d in DETS[:3]])
     np.testing.assert_array_equal(region.hard_mask, union)
     assert region.index == 0 and region.score == 0.95
@@ -163,63 +163,63 @@ def test_merge_gives_one_region_of_the_union():
 
 def test_merge_invert_and_invert_flag():
     union = np.maximum.reduce([box_mask(SHAPE, d.box) for d in DETS[:3]])
-    (inv,) = plan_stage(DETS, SHAPE, stage(mask={"merge": "merge_invert"}))
+    (inv,) = plan_stage(DETS, SHAPE, stage(mask={"merge": "merge_invert"})).regions
     np.testing.assert_array_equal(inv.hard_mask, invert(union))
     assert inv.crop.box == (0, 0, 100, 80)
-    (double,) = plan_stage(DETS, SHAPE, stage(mask={"merge": "merge_invert", "invert": True}))
+    (double,) = plan_stage(DETS, SHAPE, stage(mask={"merge": "merge_invert", "invert": True})).regions
     np.testing.assert_array_equal(double.hard_mask, union)
     # invert acts on the union (issue 14): one region, everything but every detection — never
     # "everything but face 1", then "everything but face 2" (which repaints every face again)
-    (separate,) = plan_stage(DETS, SHAPE, stage(mask={"invert": True}))
+    (separate,) = plan_stage(DETS, SHAPE, stage(mask={"invert": True})).regions
     np.testing.assert_array_equal(separate.hard_mask, invert(union))
     assert "inverted" in separate.notes and len(separate.detections) == 3
-    (one,) = plan_stage(DETS[:1], SHAPE, stage(mask={"invert": True}))
+    (one,) = plan_stage(DETS[:1], SHAPE, stage(mask={"invert": True})).regions
     np.testing.assert_array_equal(one.hard_mask, invert(box_mask(SHAPE, DETS[0].box)))
 
 
 def test_no_detections_no_regions_even_when_inverting():
     for merge in ("separate", "merge", "merge_invert"):
-        assert plan_stage([], SHAPE, stage(mask={"merge": merge})) == []
-        assert plan_stage([D("x", (0, 0, 9, 9), label="hand")], SHAPE, stage(mask={"merge": merge, "invert": True})) == []
+        assert plan_stage([], SHAPE, stage(mask={"merge": merge})).regions == []
+        assert plan_stage([D("x", (0, 0, 9, 9), label="hand")], SHAPE, stage(mask={"merge": merge, "invert": True})).regions == []
 
 
 def test_inverting_a_full_image_mask_drops_the_region():
-    plan = plan_stage_full([D("all", (0, 0, 100, 80))], SHAPE, stage(mask={"invert": True}))
+    plan = plan_stage([D("all", (0, 0, 100, 80))], SHAPE, stage(mask={"invert": True}))
     assert plan.regions == []
     assert any("hard mask empty" in n for n in plan.notes)
 
 
 def test_top_k_then_order():
     cfg = stage(filters={"confidence": 0.0, "top_k": 2, "top_k_by": "area", "order": "top_to_bottom"})
-    regions = plan_stage(DETS, SHAPE, cfg)
+    regions = plan_stage(DETS, SHAPE, cfg).regions
     assert [r.detections[0].source for r in regions] == ["c", "b"]
     assert [r.index for r in regions] == [0, 1]
 
 
 def test_area_ratio_filter_and_notes():
     cfg = stage(filters={"confidence": 0.0, "min_area_ratio": 0.01, "max_area_ratio": 0.05})
-    plan = plan_stage_full(DETS, SHAPE, cfg)
-    assert isinstance(plan, StagePlan)
+    plan = plan_stage(DETS, SHAPE, cfg)
+    assert isinstance(plan, StageRegions)
     assert [r.detections[0].source for r in plan.regions] == ["b", "c", "a"]
     assert plan.notes == ["dropped 1 detection(s): area ratio outside [0.01, 0.05]"]
 
 
 def test_empty_after_erosion_is_dropped_and_noted():
     dets = [D("big", (10, 10, 40, 40)), D("small", (50, 10, 56, 16)), D("big2", (60, 40, 90, 70))]
-    plan = plan_stage_full(dets, SHAPE, stage(mask={"dilate": -3}))
+    plan = plan_stage(dets, SHAPE, stage(mask={"dilate": -3}))
     assert [r.detections[0].source for r in plan.regions] == ["big", "big2"]
     assert [r.index for r in plan.regions] == [0, 1]
     assert any("empty after dilate -3" in n for n in plan.notes)
     expected = np.zeros(SHAPE, np.uint8)
     expected[13:37, 13:37] = 255
     np.testing.assert_array_equal(plan.regions[0].hard_mask, expected)
-    (merged,) = plan_stage(dets, SHAPE, stage(mask={"dilate": -3, "merge": "merge"}))
+    (merged,) = plan_stage(dets, SHAPE, stage(mask={"dilate": -3, "merge": "merge"})).regions
     assert names(merged.detections) == ["big", "big2"]
     assert any("empty after dilate" in n for n in merged.notes)
 
 
 def test_blur_too_wide_for_a_tiny_mask_drops_the_region():
-    plan = plan_stage_full([D("dot", (50, 40, 51, 41))], SHAPE, stage(mask={"blur": 64}))
+    plan = plan_stage([D("dot", (50, 40, 51, 41))], SHAPE, stage(mask={"blur": 64}))
     assert plan.regions == []
     assert any("soft mask (blur 64) empty" in n for n in plan.notes)
 
@@ -228,7 +228,7 @@ def test_label_filter_and_auto_mask():
     own = np.zeros(SHAPE, bool)
     own[20:30, 20:25] = True
     dets = [D("obj", (15, 15, 35, 35), label="object", mask=own), D("face", (0, 0, 9, 9))]
-    (region,) = plan_stage(dets, SHAPE + (3,), stage("object", mask={"shape": "auto"}))
+    (region,) = plan_stage(dets, SHAPE + (3,), stage("object", mask={"shape": "auto"})).regions
     np.testing.assert_array_equal(region.hard_mask, own.astype(np.uint8) * 255)
     # the crop is the mask's own box (padding 0) grown to its aspect bucket (5x10 -> 320x768: 5x12)
     assert region.crop.box == (20, 19, 25, 31) and region.crop.size == (320, 768)
@@ -246,14 +246,14 @@ def test_hand_stage_applies_the_wrist_rule(with_landmarks, note):
     det = _hand_det(with_landmarks)
     shape = (160, 100)
     hand_cfg = stage("hand", mask={"wrist_extension": 0.25})
-    (region,) = plan_stage([det], shape, hand_cfg)
+    (region,) = plan_stage([det], shape, hand_cfg).regions
     assert region.notes == (note,)
     plain = box_mask(shape, det.box)
     assert region.hard_mask[int(det.box[3]) + 10, 50] == 255  # reaches past the wrist (y 80) downwards
     assert (region.hard_mask >= plain).all()
     if with_landmarks:
         assert not region.hard_mask[: int(det.box[1])].any()  # nothing above the fingertips
-    (off,) = plan_stage([det], shape, stage("hand"))
+    (off,) = plan_stage([det], shape, stage("hand")).regions
     np.testing.assert_array_equal(off.hard_mask, plain)
     assert off.notes == ()
 
@@ -269,12 +269,12 @@ def test_unusable_landmarks_use_the_fallback(bad):
     else:
         lm[9] = lm[0]  # wrist on the middle MCP: no forearm direction
     det = D("h", det.box, label="hand", landmarks=lm)
-    (region,) = plan_stage([det], (160, 100), stage("hand", mask={"wrist_extension": 0.25}))
+    (region,) = plan_stage([det], (160, 100), stage("hand", mask={"wrist_extension": 0.25})).regions
     assert region.notes == (NOTE_WRIST_FALLBACK,)
 
 
 def test_face_stage_ignores_wrist_extension():
-    (region,) = plan_stage([D("f", (10, 10, 30, 30))], SHAPE, stage(mask={"wrist_extension": 0.5}))
+    (region,) = plan_stage([D("f", (10, 10, 30, 30))], SHAPE, stage(mask={"wrist_extension": 0.5})).regions
     np.testing.assert_array_equal(region.hard_mask, box_mask(SHAPE, (10, 10, 30, 30)))
     assert region.notes == ()
 
@@ -284,7 +284,7 @@ def test_plan_is_deterministic_and_leaves_inputs_alone():
     own[5:9, 5:9] = True
     dets = DETS + [D("m", (5, 5, 9, 9), mask=own)]
     cfg = stage(mask={"dilate": 3, "blur": 4, "shape": "auto"})
-    first, second = plan_stage(dets, SHAPE, cfg), plan_stage(list(dets), SHAPE, cfg)
+    first, second = plan_stage(dets, SHAPE, cfg).regions, plan_stage(list(dets), SHAPE, cfg).regions
     assert len(first) == len(second) == 4
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.hard_mask, b.hard_mask)

@@ -4,6 +4,6 @@
 pure building blocks it is made of.
 """
 
-from .planner import StagePlan, plan_stage, plan_stage_full
+from .planner import StageRegions, plan_stage
 
-__all__ = ["StagePlan", "plan_stage", "plan_stage_full"]
+__all__ = ["StageRegions", "plan_stage"]

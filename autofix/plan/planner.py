@@ -1,6 +1,6 @@
 """Turn one stage's detections into :class:`~autofix.types.PlannedRegion` records.
 
-Pipeline (:func:`plan_stage_full`):
+Pipeline (:func:`plan_stage`):
 
 1. keep detections whose ``label`` equals ``stage.label`` (a detector configured with
    ``detector.label`` has already relabelled its detections, so matching on the stage's
@@ -50,8 +50,8 @@ NOTE_WRIST_LANDMARKS = "wrist: landmarks"
 NOTE_WRIST_FALLBACK = "wrist: box fallback"
 
 
-class StagePlan(NamedTuple):
-    """What :func:`plan_stage_full` returns: the regions and stage-level notes (for the sidecar)."""
+class StageRegions(NamedTuple):
+    """What :func:`plan_stage` returns: the regions and stage-level notes (for the sidecar)."""
 
     regions: list[PlannedRegion]
     notes: list[str]
@@ -201,9 +201,9 @@ def _inside(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return out
 
 
-def plan_stage_full(
+def plan_stage(
     detections: Sequence[Detection], image_shape_hw: tuple[int, ...], stage: StageConfig
-) -> StagePlan:
+) -> StageRegions:
     """Plan one stage (see the module docstring); ``image_shape_hw`` is ``(H, W[, C])``."""
     dets, notes = select_detections(detections, image_shape_hw, stage)
     pieces: list[_Piece] = []
@@ -217,11 +217,4 @@ def plan_stage_full(
         pieces.append(_Piece((det,), hard, det_notes))
     notes.extend(dropped)
     regions = _finish(_group(pieces, stage, dropped), image_shape_hw, stage, notes)
-    return StagePlan(regions, notes)
-
-
-def plan_stage(
-    detections: Sequence[Detection], image_shape_hw: tuple[int, ...], stage: StageConfig
-) -> list[PlannedRegion]:
-    """The stage's regions in processing order (:func:`plan_stage_full` without the stage notes)."""
-    return plan_stage_full(detections, image_shape_hw, stage).regions
+    return StageRegions(regions, notes)

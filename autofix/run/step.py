@@ -76,14 +76,14 @@ def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarra
             where: str = "image", info: GenerationInfo | None = None, dry_run: bool = False,
             timings: dict[str, float] | None = None) -> StagePlan:
     """Detect and plan stage ``index`` on ``image`` and cut the inpaint jobs."""
-    from ..plan import plan_stage_full
+    from ..plan import plan_stage
 
     timings = timings if timings is not None else {}
     t = time.perf_counter()
     detector = backends.detector(stage.detector, prompts, where=where)
     detections = detector.detect(image)
     t1 = time.perf_counter()
-    regions, notes = plan_stage_full(detections, image.shape[:2], stage)
+    regions, notes = plan_stage(detections, image.shape[:2], stage)
     t2 = time.perf_counter()
     _add(timings, "detect", t1 - t)
     _add(timings, "plan", t2 - t1)
