@@ -245,9 +245,9 @@ def test_refine_detections_with_grabcut(astronaut):
 
 def test_with_refinement_wraps_any_detector(astronaut):
     det = _Boxes([Detection(ASTRONAUT_FACE, 0.9, "face", source="fake")])
-    same = with_refinement(det, DetectorConfig(backend="fake"))
+    same = with_refinement(det, build_refiner(DetectorConfig(backend="fake").refine))
     assert same is det
-    wrapped = with_refinement(det, DetectorConfig(backend="fake", refine="grabcut"))
+    wrapped = with_refinement(det, build_refiner(DetectorConfig(backend="fake", refine="grabcut").refine))
     assert isinstance(wrapped, RefinedDetector) and wrapped.name == "fake+grabcut"
     assert wrapped.detect(astronaut)[0].mask is not None
 

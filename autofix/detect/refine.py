@@ -10,23 +10,24 @@ A *refiner* has ``name`` and ``refine(image, box=None, points=None, labels=None)
   score, label and landmarks are kept; ``source`` gains ``+sam``/``+grabcut``). A
   detection whose refined mask comes out empty is kept unchanged (box-shaped), so a
   refinement never loses a region.
-* :class:`RefinedDetector` / :func:`with_refinement` wrap a detector so its output is
-  refined; the executor can apply this to any backend from its ``DetectorConfig``.
+* :func:`with_refinement` (a :class:`RefinedDetector`) wraps a detector so its output is
+  refined; the run's backends apply it to any detector with the refiner its
+  ``DetectorConfig`` asks for (:meth:`autofix.run.backends.Backends.detector`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol, Sequence, get_args
 
 import numpy as np
 
-from ..config import DetectorConfig
+from ..choices import Refine
 from ..errors import ConfigError
 from ..types import Box, Detection
 from .base import Detector
 
-REFINE_METHODS = ("none", "sam", "grabcut")
+REFINE_METHODS: tuple[str, ...] = get_args(Refine)
 
 
 class Refiner(Protocol):
@@ -106,7 +107,6 @@ class RefinedDetector:
         return refine_detections(image, self.detector.detect(image), self.refiner)
 
 
-def with_refinement(detector: Detector, cfg: DetectorConfig, allow_pickle: bool | None = None) -> Detector:
-    """``detector`` wrapped per ``cfg.refine`` / ``cfg.refine_model`` (unchanged for ``none``)."""
-    refiner = build_refiner(cfg.refine, cfg.refine_model, allow_pickle)
+def with_refinement(detector: Detector, refiner: Refiner | None) -> Detector:
+    """``detector`` wrapped so ``refiner`` refines its output (unchanged for None: ``refine: none``)."""
     return detector if refiner is None else RefinedDetector(detector, refiner)

@@ -88,11 +88,9 @@ class Backends:
 
     def _build_detector(self, cfg: DetectorConfig) -> Detector:
         from ..detect import build_detector
-        from ..detect.refine import RefinedDetector
+        from ..detect.refine import with_refinement
 
-        detector = build_detector(cfg, allow_pickle=self.allow_pickle)
-        refiner = self.refiner(cfg)
-        return detector if refiner is None else RefinedDetector(detector, refiner)
+        return with_refinement(build_detector(cfg, allow_pickle=self.allow_pickle), self.refiner(cfg))
 
     def parallel_detection(self) -> bool:
         """True if every stage's detection can run in several threads at once (per-thread
