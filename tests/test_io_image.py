@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageCms, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from autofix.errors import ConfigError, InputImageError
-from autofix.io.atomic import TMP_MARK
+from autofix.io.atomic import TMP_MARK, atomic_write_bytes
 from autofix.io.image import (
     NOT_AN_IMAGE,
     TRUNCATED,
@@ -25,9 +25,13 @@ from autofix.io.image import (
     encode_image,
     load_image,
     output_format,
-    save_image,
 )
 from autofix.photos import photo_array
+
+
+def save_image(path, rgb, alpha, fmt, **kwargs):
+    """How a run writes a final image (autofix.run.writer): encode, then one atomic write."""
+    atomic_write_bytes(path, encode_image(rgb, alpha, fmt, **kwargs))
 
 # --------------------------------------------------------------------------- helpers
 
@@ -624,6 +628,16 @@ def test_encode_rejects_bad_quality():
 )
 def test_output_format(source, requested, expected):
     assert output_format(source, requested) == expected
+
+
+def test_final_extension_follows_output_format():
+    """A run names its finals by output_format: the input's own suffix when it is one autofix
+    writes, else the format's (a single .gif input is written as PNG, so it is named .png)."""
+    from autofix.run.writer import output_ext
+
+    assert output_ext(Path("sub/a.JPEG"), "same") == ".JPEG"
+    assert output_ext(Path("anim.gif"), "same") == ".png"
+    assert output_ext(Path("a.jpg"), "webp") == ".webp" and output_ext(Path("a.png"), "jpg") == ".jpg"
 
 
 def test_output_format_rejects_unknown():

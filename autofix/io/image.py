@@ -6,8 +6,8 @@ normalisations it does silently (EXIF orientation, palette, grey, 16-bit, CMYK, 
 frame) are listed in :attr:`LoadedImage.normalisations` so they can be logged. Every
 failure is one :class:`~autofix.errors.InputImageError` whose message is one line.
 
-:func:`encode_image` / :func:`save_image` write PNG, JPEG or WEBP, re-attaching the alpha
-byte-identical (PNG, lossless WEBP) and keeping EXIF (orientation reset to 1), the ICC
+:func:`encode_image` encodes PNG, JPEG or WEBP (a run writes the bytes atomically),
+re-attaching the alpha byte-identical (PNG, lossless WEBP) and keeping EXIF (orientation reset to 1), the ICC
 profile and PNG text chunks. PNG output is deterministic: same input, same bytes.
 
 Pillow's process-global switches (``Image.MAX_IMAGE_PIXELS``,
@@ -27,7 +27,6 @@ import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from autofix.errors import ConfigError, InputImageError
-from autofix.io.atomic import atomic_write_bytes
 from autofix.types import check_rgb
 
 #: Pillow's default decompression-bomb warning threshold (about 9459 x 9459 pixels).
@@ -504,7 +503,8 @@ def _webp_is_lossless(data: bytes, offset: int = 12) -> bool:
 
 
 def output_format(source_format: str, requested: str) -> tuple[str, str]:
-    """``(Pillow format, extension with dot)`` for an output.
+    """``(Pillow format, extension with dot)`` for an output (a run's finals are named by it,
+    :func:`autofix.run.writer.output_ext`).
 
     ``requested`` is ``"same"``, ``"png"``, ``"jpg"`` or ``"webp"``. ``"same"`` keeps a
     PNG/JPEG/WEBP source's format (an MPO, a multi-picture JPEG, stays JPEG) and picks PNG
@@ -550,19 +550,6 @@ def encode_image(
     buf = io.BytesIO()
     im.save(buf, pil_format, **options)
     return buf.getvalue()
-
-
-def save_image(
-    path: str | Path,
-    rgb: np.ndarray,
-    alpha: np.ndarray | None,
-    fmt: str,
-    like: LoadedImage | None = None,
-    jpeg_quality: int = 95,
-    text: dict[str, str] | None = None,
-) -> None:
-    """:func:`encode_image` and write the bytes to ``path`` atomically (temp + rename)."""
-    atomic_write_bytes(path, encode_image(rgb, alpha, fmt, like, jpeg_quality, text))
 
 
 def _check_format(fmt: str) -> str:

@@ -26,7 +26,6 @@ from .records import StageRecord
 from .store import OutputStore
 
 _EXT_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-_FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -35,8 +34,15 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def output_ext(rel: Path, requested: str) -> str:
-    """Extension of the final image: the input's own (``same``) or the requested format's."""
-    return rel.suffix if requested == "same" else _FORMAT_EXT[requested]
+    """Extension of the final image: with ``same``, the input's own when it names a format
+    autofix writes (``.png/.jpg/.jpeg/.webp``, any case); otherwise the one
+    :func:`~autofix.io.image.output_format` gives (``same`` for a single ``.gif``/``.bmp``/
+    ``.tif`` input: ``.png``, which is what is written)."""
+    from ..io.image import output_format
+
+    if requested == "same" and rel.suffix.lower() in _EXT_FORMAT:
+        return rel.suffix
+    return output_format(_EXT_FORMAT.get(rel.suffix.lower(), ""), requested)[1]
 
 
 class SerialWorker:
