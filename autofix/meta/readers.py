@@ -10,7 +10,6 @@ from a named field or returns nothing.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from typing import Any
@@ -18,16 +17,11 @@ from typing import Any
 from . import comfy
 from .containers import Fields
 from .infotext import a1111_read, looks_like_infotext, size_of, tolerant_settings
-from .model import MAX_TEXT, GenerationInfo, Lora
+from .model import GenerationInfo, Lora
 
 
-def _loads(text: str) -> Any:
-    if not text or len(text) > MAX_TEXT:
-        return None
-    try:
-        return json.loads(text.strip().rstrip("\x00"))
-    except (ValueError, RecursionError):
-        return None
+#: A JSON text of the metadata decoded (capped, ``None`` when it is not JSON), as the graphs are.
+_loads = comfy.parse_graph_text
 
 
 def _int(value: Any) -> int | None:
