@@ -8,10 +8,22 @@ For each detector (face short, face full, hands): ground-truth items found at Io
 first call (model load included) and the mean per-image time (best of 3) over the five
 people photos plus two without people (coffee, chelsea). The photos ship inside
 scikit-image, matplotlib and ultralytics (``bash scripts/install.sh --all`` has them).
+
+Hands are measured three ways in the same run: ``hands bare`` (the whole image only,
+``zoom=False``: what a plain MediaPipe script does), ``hands tiles`` (the old blind zoom
+pass, ``search="tiles"``) and ``hands`` (the default: pose-guided search + zoom windows
+only around small people and unfound visible wrists); each line gives its cost as a
+multiple of the bare pass.
+
+``--folder N`` (default 24) then runs the three on the N ~1 MP variants that
+``bench/bench_fix.py`` builds (mirror x crop x scale of the same photos), interleaved,
+best of 2 per image, and prints ms/image, the ratio to the bare pass, the hands found and
+how many of the blind tiles' hands each finds (IoU >= 0.3). ``--folder 0`` skips it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -29,11 +41,17 @@ KEYS = {"astronaut": "skimage_astronaut.png", "camera": "skimage_camera.png",
         "bus": "ultralytics_bus.jpg", "coffee": None, "chelsea": None}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folder", type=int, default=24, help="~1 MP variants to time the hand search on (0: skip)")
+    args = ap.parse_args(argv)
     truth = json.loads(GT.read_text())["images"]
     images = {name: photo_array(name) for name in KEYS}
     detectors = {"face short": (MediaPipeFace("short"), "faces"), "face full": (MediaPipeFace("full"), "faces"),
+                 "hands bare": (MediaPipeHands(zoom=False), "hands"),
+                 "hands tiles": (MediaPipeHands(search="tiles"), "hands"),
                  "hands": (MediaPipeHands(), "hands")}
+    bare_ms = None
     for label, (det, kind) in detectors.items():
         start = time.perf_counter()
         det.detect(images["astronaut"])
@@ -59,10 +77,46 @@ def main() -> None:
                     ious.append(best)
             unmatched += sum(
                 1 for f in found if max((box_iou(i["box"], f.box)[0] for i in items), default=0.0) < 0.3)
-        print(f"{label:10s} recall certain {hit}/{total}, all {hit_all}/{total_all}; unmatched {unmatched}; "
-              f"mean IoU {np.mean(ious):.3f}; first call {first * 1000:.0f} ms; "
-              f"{np.mean(times) * 1000:.1f} ms/image")
+        ms = float(np.mean(times)) * 1000
+        if label == "hands bare":
+            bare_ms = ms
+        ratio = f" ({ms / bare_ms:.1f}x bare)" if bare_ms and label.startswith("hands") else ""
+        print(f"{label:11s} recall certain {hit}/{total}, all {hit_all}/{total_all}; unmatched {unmatched}; "
+              f"mean IoU {np.mean(ious):.3f}; first call {first * 1000:.0f} ms; {ms:.1f} ms/image{ratio}")
     print("matplotlib imported:", "matplotlib" in sys.modules, "| mediapipe imported:", "mediapipe" in sys.modules)
+    if args.folder > 0:
+        folder({k: detectors[k][0] for k in ("hands bare", "hands tiles", "hands")}, args.folder)
+
+
+def folder(detectors: dict[str, MediaPipeHands], count: int) -> None:
+    """The hand search on ``count`` ~1 MP variants of the photos (bench_fix's folder)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_fix import variants
+
+    from autofix.photos import PEOPLE_PHOTOS
+
+    per = -(-count // len(PEOPLE_PHOTOS))
+    imgs = [img for name in PEOPLE_PHOTOS for img in variants(photo_array(name), per)][:count]
+    found: dict[str, list] = {k: [] for k in detectors}
+    spent = dict.fromkeys(detectors, 0.0)
+    for img in imgs:
+        for label, det in detectors.items():
+            best = float("inf")
+            for _ in range(2):
+                start = time.perf_counter()
+                dets = det.detect(img)
+                best = min(best, time.perf_counter() - start)
+            spent[label] += best
+            found[label].append(dets)
+    bare = spent["hands bare"] / len(imgs)
+    print(f"folder: {len(imgs)} images ~{np.mean([max(i.shape[:2]) for i in imgs]):.0f} px")
+    for label in detectors:
+        per_img = spent[label] / len(imgs)
+        of_tiles = sum(
+            1 for mine, tiles in zip(found[label], found["hands tiles"]) for t in tiles
+            if max((box_iou(t.box, d.box)[0] for d in mine), default=0.0) >= 0.3)
+        print(f"  {label:11s} {per_img * 1000:6.1f} ms/image ({per_img / bare:.1f}x bare); "
+              f"{sum(map(len, found[label]))} hands, {of_tiles}/{sum(map(len, found['hands tiles']))} of the tiles' hands")
 
 
 if __name__ == "__main__":

@@ -337,3 +337,96 @@ def test_model_runs_by_name():
     assert model.input_size == (128, 128)
     boxes, scores = model.run(np.zeros(model.input_shape, np.float32))
     assert boxes.shape == (1, 896, 16) and scores.shape == (1, 896, 1)
+
+
+# --------------------------------------------------------------------------- people-guided hand search
+
+
+def test_pose_finds_people_and_wrists(photos, hands, groundtruth):
+    """The pose models find the person in each portrait and none in photos without people;
+    on camera.png both pose wrists lie at the two gloved hands."""
+    from autofix.detect.mediapipe_pose import HAND_POINTS, find_people
+
+    def people(image):
+        return find_people(hands._model("pose_detection"), hands._model("pose_landmark_full"), image)
+
+    for photo in ("astronaut", "camera", "grace_hopper", "bus"):
+        assert len(people(photos[photo])) >= 1, photo
+    for photo in ("coffee", "chelsea"):
+        assert people(photo_array(photo)) == [], photo
+    (person,) = people(photos["camera"])
+    for item in _certain(groundtruth[GT_KEYS["camera"]]["hands"]):
+        x0, y0, x1, y1 = item["box"]
+        gaps = [max(x0 - p[0], 0, p[0] - x1) + max(y0 - p[1], 0, p[1] - y1)
+                for p in (person.landmarks[HAND_POINTS[s][0]] for s in ("left", "right"))]
+        assert min(gaps) <= 20, (item["box"], gaps)
+
+
+def test_guided_search_finds_hand_without_palm_detection(photos, hands, groundtruth):
+    """From Zidane's pose (the landmark model seeded at his face) the wrist alone —
+    Holistic's hand region + hand_recrop + the landmark model, no palm detection — finds
+    his pointing hand."""
+    from autofix.detect.blaze import FACE_FULL, detect_ssd
+    from autofix.detect.mediapipe_pose import landmarks_in_roi, person_roi_from_face
+
+    image = photos["zidane"]
+    h, w = image.shape[:2]
+    faces = detect_ssd(hands._model(FACE_FULL.model), FACE_FULL, image, 0.5)
+    people = [landmarks_in_roi(hands._model("pose_landmark_full"), image, person_roi_from_face(f, w, h), f.score)
+              for f in faces]
+    guided, _ = hands._guided(image, [p for p in people if p is not None], found=[])
+    (item,) = _certain(groundtruth[GT_KEYS["zidane"]]["hands"])
+    iou, det = _best(item["box"], guided)
+    assert iou >= 0.5, guided
+    x0, y0, x1, y1 = item["box"]
+    assert float(np.hypot(*(det.landmarks[HAND_WRIST] - item["wrist"]))) <= max(25.0, 0.25 * max(x1 - x0, y1 - y0))
+
+
+@pytest.mark.parametrize("photo,most", [("astronaut", 1), ("grace_hopper", 1), ("zidane", 1), ("camera", 3),
+                                        ("bus", 4)])
+def test_zoom_only_where_it_can_find_something(photos, photo, most, monkeypatch):
+    """Palm passes per photo: the whole image, plus zoom windows only around small people
+    (bus) and raised visible wrists with no hand found (camera); blind tiles ran 9-21."""
+    det = MediaPipeHands()
+    calls = []
+    real = det._detect_window
+    monkeypatch.setattr(det, "_detect_window", lambda img, win, known=None: calls.append(win) or real(img, win, known))
+    det.detect(photos[photo])
+    assert 1 <= len(calls) <= most, calls
+    tiles = MediaPipeHands(search="tiles")
+    assert len(tiles.zoom_windows(*photos[photo].shape[:2])) >= 9
+
+
+def test_unknown_search_is_config_error():
+    with pytest.raises(ConfigError, match="choose one of: people, tiles"):
+        MediaPipeHands(search="grid")
+
+
+def test_alignment_roi_maths():
+    from autofix.detect.blaze import alignment_roi
+
+    # scale point straight above the centre: already at 90°, no rotation; side = 2 × distance
+    assert alignment_roi((10.0, 20.0), (10.0, 10.0), target_degrees=90.0) == pytest.approx((10, 20, 20, 20, 0))
+    # to the right: turned by +90° (clockwise on screen); scale after, shift along the rotated y axis
+    cx, cy, w, h, rot = alignment_roi((0.0, 0.0), (5.0, 0.0), target_degrees=90.0, scale=2.0, shift_y=-0.5)
+    assert rot == pytest.approx(np.pi / 2) and w == h == pytest.approx(20.0)
+    assert (cx, cy) == pytest.approx((5.0, 0.0))  # -0.5 × 10 px along rotated y = towards the scale point
+
+
+def test_hand_roi_from_pose_maths():
+    """Holistic's region: middle = (2·index + pinky) / 3, side 2·|wrist→middle| × 2.7, shifted −0.1."""
+    from autofix.detect.mediapipe_pose import Person, hand_roi_from_pose
+
+    marks = np.zeros((33, 2))
+    marks[16], marks[18], marks[20] = (100.0, 200.0), (90.0, 170.0), (120.0, 170.0)  # right wrist, pinky, index
+    vis = np.ones(33)
+    person = Person(marks, vis, vis, 1.0, 1.0, (0, 0, 1, 1, 0))
+    cx, cy, w, h, rot = hand_roi_from_pose(person, "right")
+    middle = np.array([110.0, 170.0])
+    side = 2 * np.hypot(*(middle - marks[16]))
+    assert w == h == pytest.approx(2.7 * side)
+    assert rot == pytest.approx(np.pi / 2 - np.arctan2(30.0, 10.0))
+    assert np.hypot(cx - middle[0], cy - middle[1]) == pytest.approx(0.1 * side)
+    vis2 = vis.copy()
+    vis2[16] = 0.05
+    assert hand_roi_from_pose(Person(marks, vis2, vis, 1.0, 1.0, (0, 0, 1, 1, 0)), "right") is None

@@ -87,8 +87,8 @@ WINDOW_DROP = 3.5
 GUIDED_WRIST_VISIBILITY = 0.5
 #: Pose wrists at least this visible get a zoom window when the landmark model finds no hand there.
 ZOOM_WRIST_VISIBILITY = 0.5
-#: That window's side, in hand-region sides.
-WRIST_WINDOW = 1.5
+#: ... and only when raised to the chest or face: at most this fraction of the torso below the shoulders.
+RAISED = 0.3
 #: Palm regions overlapping a later one by more than this IoU are dropped (MediaPipe's association).
 ROI_ASSOCIATION_IOU = 0.5
 
@@ -176,19 +176,21 @@ class MediaPipeHands(LiteRTDetector):
         height, width = image.shape[:2]
         small_side = SMALL_FACE * max(height, width)
         small: list[tuple[float, float, float]] = []
+        face_boxes = []
         for face in detect_ssd(self._model(FACE_FULL.model), FACE_FULL, image, MIN_FACE_SCORE):
             x0, y0, x1, y1 = face.box
+            face_boxes.append((x0 * width, y0 * height, x1 * width, y1 * height))
             size = max((x1 - x0) * width, (y1 - y0) * height)
             if size < small_side:
                 small.append(((x0 + x1) / 2 * width, (y0 + y1) / 2 * height, size))
         people = []
         for person in find_people(self._model("pose_detection"), self._model("pose_landmark_full"), image,
                                   min_score=MIN_PERSON_SCORE, max_people=MAX_PEOPLE):
-            if person.size < 2 * small_side:
+            if person.size >= 2 * small_side:
+                people.append(person)
+            elif not any(_inside(person.landmarks[0], box) for box in face_boxes):  # else its face is a cue
                 nose = person.landmarks[0]
                 small.append((float(nose[0]), float(nose[1]), person.size / 2.0))
-            else:
-                people.append(person)
         return people, small
 
     def _guided(
@@ -197,9 +199,9 @@ class MediaPipeHands(LiteRTDetector):
         """Hands at each visible pose wrist: Holistic's hand region, re-cropped, then the
         landmark model. A wrist already inside a found hand's box is not searched again.
         Where the landmark model sees no hand at a clearly visible wrist (visibility ≥
-        ``ZOOM_WRIST_VISIBILITY``: gloves, a hand holding something), a zoom window on the
-        region (``WRIST_WINDOW`` × its side, at least ``MIN_ZOOM_TILE``) is returned for the
-        palm pass."""
+        ``ZOOM_WRIST_VISIBILITY``) raised to the chest or face (``RAISED``: hands holding a
+        camera, a phone, a cup), the zoom tiles holding its hand region are returned for the
+        palm pass (see :func:`_tiles_around`)."""
         from .mediapipe_pose import HAND_POINTS, hand_roi_from_pose, recrop
 
         height, width = image.shape[:2]
@@ -219,7 +221,7 @@ class MediaPipeHands(LiteRTDetector):
                 det = None if hand is None else self._convert(hand[0], hand[1], width, height)
                 if det is not None:
                     out.append(det)
-                elif person.visibility[wrist_index] >= ZOOM_WRIST_VISIBILITY:
+                elif person.visibility[wrist_index] >= ZOOM_WRIST_VISIBILITY and person.raised(wrist_index) <= RAISED:
                     windows += _tiles_around(roi, self.zoom_windows(height, width))
         return out, windows
 
@@ -260,7 +262,7 @@ class MediaPipeHands(LiteRTDetector):
                 out.append(det)
         return out
 
-    def _hands(self, image: np.ndarray, skip: list[Any] = ()) -> list[tuple[np.ndarray, float]]:  # type: ignore[assignment]
+    def _hands(self, image: np.ndarray, skip: Any = ()) -> list[tuple[np.ndarray, float]]:
         """``(21, 2)`` landmark pixels and handedness confidence of each hand in ``image``;
         palms whose centre lies in a ``skip`` box are left out."""
         from .blaze import PALM_FULL, detect_ssd, roi_iou, rotated_roi
@@ -367,7 +369,8 @@ def _cut_by_inner_edge(pts: np.ndarray, window: Window, width: int, height: int)
 @DETECTORS.register(
     "mediapipe_hands",
     requires=(RUNTIME_MODULE,),
-    summary="MediaPipe Hands: hand boxes + 21 landmarks (0 = wrist), whole image plus zoomed tiles",
+    summary="MediaPipe Hands: hand boxes + 21 landmarks (0 = wrist); whole image, pose-guided wrists, "
+    "zoom around small people",
 )
 def build_mediapipe_hands(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeHands:
     """Factory: ``cfg.model`` must be None or "full"; ``cfg.label`` relabels; loads the models."""

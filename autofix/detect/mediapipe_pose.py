@@ -39,6 +39,7 @@ Roi = tuple[float, float, float, float, float]
 NOSE = 0
 LEFT_SHOULDER, RIGHT_SHOULDER = 11, 12
 LEFT_WRIST, RIGHT_WRIST = 15, 16
+LEFT_HIP, RIGHT_HIP = 23, 24
 #: (wrist, pinky, index) per side, Holistic's order.
 HAND_POINTS = {"left": (15, 17, 19), "right": (16, 18, 20)}
 #: Pose flag and wrist-visibility floors (MediaPipe's values).
@@ -63,6 +64,17 @@ class Person:
         """Shoulder width in pixels (0 if a shoulder is not visible)."""
         a, b = self.landmarks[LEFT_SHOULDER], self.landmarks[RIGHT_SHOULDER]
         return float(np.hypot(*(a - b)))
+
+
+    def raised(self, index: int) -> float:
+        """How far landmark ``index`` lies below the shoulders along the body, as a fraction
+        of the torso (shoulder centre → hip centre): 0 at shoulder height, 1 at the hips,
+        negative above the shoulders."""
+        shoulders = (self.landmarks[LEFT_SHOULDER] + self.landmarks[RIGHT_SHOULDER]) / 2
+        hips = (self.landmarks[LEFT_HIP] + self.landmarks[RIGHT_HIP]) / 2
+        axis = hips - shoulders
+        length2 = float(axis @ axis)
+        return float((self.landmarks[index] - shoulders) @ axis / length2) if length2 > 1.0 else 1.0
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
