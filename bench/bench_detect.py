@@ -115,8 +115,9 @@ def folder(detectors: dict[str, MediaPipeHands], count: int) -> None:
         of_tiles = sum(
             1 for mine, tiles in zip(found[label], found["hands tiles"]) for t in tiles
             if max((box_iou(t.box, d.box)[0] for d in mine), default=0.0) >= 0.3)
+        n_tiles = sum(map(len, found["hands tiles"]))
         print(f"  {label:11s} {per_img * 1000:6.1f} ms/image ({per_img / bare:.1f}x bare); "
-              f"{sum(map(len, found[label]))} hands, {of_tiles}/{sum(map(len, found['hands tiles']))} of the tiles' hands")
+              f"{sum(map(len, found[label]))} hands, {of_tiles}/{n_tiles} of the tiles' hands")
 
 
 if __name__ == "__main__":
