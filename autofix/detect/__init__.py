@@ -1,6 +1,7 @@
 """Part 1: detectors. ``build_detector(cfg)`` turns a config into a :class:`Detector`.
 
-Registered backends: ``mediapipe_face`` and ``mediapipe_hands`` (embedded: MediaPipe's
+Registered backends: ``mediapipe_face``, ``mediapipe_hands`` and the face-mesh parts
+``mediapipe_eyes`` / ``mediapipe_mouth`` / ``mediapipe_face_mesh`` (embedded: MediaPipe's
 models ship inside autofix and run on LiteRT, see :mod:`autofix.detect.litert`), ``yolo`` (any local ultralytics ``.pt``), and ``prompt``
 (user boxes/clicks). Any detector's boxes can be refined into masks (``refine: sam`` or
 ``grabcut``, see :mod:`autofix.detect.refine`).
@@ -14,7 +15,7 @@ from ..config import DetectorConfig
 from .base import DETECTORS, Detector
 
 # Importing the backend modules registers them; they import their heavy deps lazily.
-from . import mediapipe_face, mediapipe_hands, user_prompts, yolo  # noqa: F401,E402
+from . import mediapipe_face, mediapipe_face_mesh, mediapipe_hands, user_prompts, yolo  # noqa: F401,E402
 
 
 def build_detector(cfg: DetectorConfig, **kwargs: Any) -> Detector:
