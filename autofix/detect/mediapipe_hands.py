@@ -83,8 +83,10 @@ SMALL_FACE = 0.1
 #: Zoom window around a small person: side and downward offset of its centre, in face sizes.
 WINDOW_FACES = 7.5
 WINDOW_DROP = 3.5
-#: Pose wrists at least this visible are searched (MediaPipe Holistic: 0.1).
+#: Pose wrists at least this visible are searched (MediaPipe Holistic: 0.1), if inside the
+#: image with a presence (the pose model's "in frame" score) at least this high.
 GUIDED_WRIST_VISIBILITY = 0.5
+MIN_WRIST_PRESENCE = 0.5
 #: Pose wrists at least this visible get a zoom window when the landmark model finds no hand there.
 ZOOM_WRIST_VISIBILITY = 0.5
 #: ... and only when raised to the chest or face: at most this fraction of the torso below the shoulders.
@@ -200,7 +202,9 @@ class MediaPipeHands(LiteRTDetector):
         self, image: np.ndarray, people: list[Any], found: list[Detection]
     ) -> tuple[list[Detection], list[Window]]:
         """Hands at each visible pose wrist: Holistic's hand region, re-cropped, then the
-        landmark model. A wrist already inside a found hand's box is not searched again.
+        landmark model. A wrist outside the image (or with pose presence under
+        ``MIN_WRIST_PRESENCE``: the pose model's own "out of frame") or already inside a
+        found hand's box is not searched.
         Where the landmark model sees no hand at a clearly visible wrist (visibility ≥
         ``ZOOM_WRIST_VISIBILITY``) raised to the chest or face (``RAISED``: hands holding a
         camera, a phone, a cup), the zoom tiles holding its hand region are returned for the
@@ -214,8 +218,10 @@ class MediaPipeHands(LiteRTDetector):
             for side in ("left", "right"):
                 wrist_index = HAND_POINTS[side][0]
                 wrist = person.landmarks[wrist_index]
-                if person.visibility[wrist_index] < GUIDED_WRIST_VISIBILITY or any(
-                        _inside(wrist, d.box) for d in found + out):
+                if (person.visibility[wrist_index] < GUIDED_WRIST_VISIBILITY
+                        or person.presence[wrist_index] < MIN_WRIST_PRESENCE
+                        or not _inside(wrist, (0, 0, width, height))
+                        or any(_inside(wrist, d.box) for d in found + out)):
                     continue
                 roi = hand_roi_from_pose(person, side)
                 if roi is None:
