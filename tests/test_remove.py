@@ -68,4 +68,4 @@ def test_remove_bad_prompts_give_clear_errors(tmp_path):
     malformed = _cli("remove", str(tmp_path), "--prompts", str(bad), "-o", str(tmp_path.parent / "o4"), "-q")
     assert malformed.returncode == 1 and "bad.json" in malformed.stderr
     nothing = _cli("remove", str(src), "-o", str(tmp_path / "o5"))
-    assert nothing.returncode == 1 and "nothing to remove" in nothing.stderr
+    assert nothing.returncode == 2 and "nothing to remove" in nothing.stderr  # a usage error (README's exit codes)

@@ -415,7 +415,7 @@ def _remove_prompts(args: argparse.Namespace) -> dict[str, Any]:
     if args.prompts:
         return _check_prompt_paths(load_prompts_file(args.prompts), args.prompts, args.input)
     if not (args.box or args.point):
-        raise ValueError("nothing to remove: give --box, --point or --prompts")
+        raise UsageError("nothing to remove: give --box, --point or --prompts")
     if not args.input.is_file():
         raise ValueError(f"{_show(args.input)}: --box/--point need a single image; use --prompts FILE for a folder")
     return {args.input.name: prompts_from_args(args.box, args.point)}
