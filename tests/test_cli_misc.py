@@ -25,7 +25,7 @@ def test_json_outputs_parse(tmp_path):
         assert res.returncode == 0, res.stderr
         return json.loads(res.stdout)
 
-    assert set(cli("presets", "--json")) == {"faces", "hands", "faces+hands", "remove"}
+    assert set(cli("presets", "--json")) == {"faces", "hands", "faces+hands", "faces+eyes+mouth", "remove"}
     assert len(cli("config", "--preset", "faces", "--json")["config_hash"]) == 64
     assert cli("sample", str(tmp_path / "s"), "--json")["written"]
     rows = cli("models", "list", "--json")
