@@ -82,6 +82,10 @@ def _prompt(files: Path) -> Detector:
 DETECTOR_CASES: dict[str, Callable[[Path], Detector]] = {
     "mediapipe_face": lambda files: DETECTORS.build("mediapipe_face", DetectorConfig(backend="mediapipe_face")),
     "mediapipe_hands": lambda files: DETECTORS.build("mediapipe_hands", DetectorConfig(backend="mediapipe_hands")),
+    "mediapipe_eyes": lambda files: DETECTORS.build("mediapipe_eyes", DetectorConfig(backend="mediapipe_eyes")),
+    "mediapipe_mouth": lambda files: DETECTORS.build("mediapipe_mouth", DetectorConfig(backend="mediapipe_mouth")),
+    "mediapipe_face_mesh": lambda files: DETECTORS.build(
+        "mediapipe_face_mesh", DetectorConfig(backend="mediapipe_face_mesh", model="mouth")),
     "yolo": _yolo,
     "prompt": _prompt,
 }

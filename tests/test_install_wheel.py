@@ -70,7 +70,7 @@ def test_wheel_ships_models_and_data(installed):
     out = json.loads(_run([str(installed / "python"), "-c", code], cwd=installed).stdout)
     base = {"face_detection_short_range", "face_detection_full_range_sparse", "palm_detection_full", "hand_landmark_full"}
     assert base <= set(out["models"]) and all("site-packages" in p for p in out["models"].values())
-    assert out["presets"] == ["faces+hands.yaml", "faces.yaml", "hands.yaml", "remove.yaml"]
+    assert out["presets"] == ["faces+eyes+mouth.yaml", "faces+hands.yaml", "faces.yaml", "hands.yaml", "remove.yaml"]
     assert out["manifest"]
 
 

@@ -103,7 +103,10 @@ class MediaPipeHands(LiteRTDetector):
         max_num_hands: most hands per model pass and in the returned list.
         min_confidence: palm-detection floor (kept low on purpose).
         margin: box growth per side, as a fraction of the landmark box's longer side.
-        zoom: run the zoom-tile pass (see module docs).
+        zoom: search beyond the whole-image pass (``False``: the whole image only, as a
+            plain MediaPipe script does).
+        search: ``"people"`` (pose-guided wrists + zoom windows where they can find
+            something, the default) or ``"tiles"`` (the old blind zoom tiles); see module docs.
 
     ``detect`` returns :class:`~autofix.types.Detection` records: ``box`` float pixels
     clipped to the image; ``landmarks`` a ``(21, 2)`` float32 array of ``(x, y)`` pixels
@@ -230,7 +233,8 @@ class MediaPipeHands(LiteRTDetector):
                 det = None if hand is None else self._convert(hand[0], hand[1], width, height)
                 if det is not None:
                     out.append(det)
-                elif person.visibility[wrist_index] >= ZOOM_WRIST_VISIBILITY and person.raised(wrist_index) <= RAISED:
+                elif person.visibility[wrist_index] >= ZOOM_WRIST_VISIBILITY and \
+                        person.raised(wrist_index) <= RAISED:
                     windows += _tiles_around(roi, self.zoom_windows(height, width))
         return out, windows
 
