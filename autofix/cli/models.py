@@ -29,7 +29,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             row["path"] = f"put {row['file']} in {modelstore.models_dir()} (autofix models pull {row['name']})"
     _emit(rows, args.json, ("name", "task", "status", "path"))
     if not args.json:
-        print("the shipped presets (faces, hands, faces+hands, remove) need none of these files; they are for "
+        from ..config import preset_names
+
+        print(f"the shipped presets ({', '.join(preset_names())}) need none of these files; they are for "
               "--set stages.*.detector=yolo:NAME, --refine sam and diffusion models", file=sys.stderr)
         print(f"models folder: {modelstore.models_dir()}  (searched: "
               f"{', '.join(str(d) for d in modelstore.search_dirs())})", file=sys.stderr)

@@ -71,11 +71,12 @@ def _require_sam() -> None:
     import importlib.util
 
     from ..errors import BackendUnavailable
+    from ..registry import install_hint
 
     missing = [m for m in ("segment_anything", "torch", "torchvision") if importlib.util.find_spec(m) is None]
     if missing:
         raise BackendUnavailable(
-            f"refine 'sam' needs {', '.join(missing)}, which is not installed: pip install 'autofix[sam]'"
+            f"refine 'sam' needs {', '.join(missing)}, which is not installed: {install_hint('sam')}"
         )
 
 
