@@ -52,7 +52,6 @@ presence ≥ 0.5).
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any
 

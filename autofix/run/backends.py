@@ -8,10 +8,8 @@ as they are, with the reason recorded.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..config import DetectorConfig, RunConfig, StageConfig
