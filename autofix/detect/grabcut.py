@@ -13,8 +13,9 @@ is at most ``max_side`` px, because GrabCut at full size takes seconds):
 * clicks: discs of *foreground* (label 1) or *background* (label 0).
 
 Without a box, the crop is the positive clicks' bounding box grown by
-``point_context`` × the image's longer side, all of it probable background except the
-clicked discs. The result is upscaled back to the crop and pasted into a full-size mask;
+``point_context`` × the image's longer side, all of it probable background except a
+*probable foreground* disc around each positive click (:data:`_CLICK_REACH` of the crop) and
+the clicked discs themselves. The result is upscaled back to the crop and pasted into a full-size mask;
 components smaller than 10 % of the largest are dropped unless a positive click is in
 them. If a box-only prompt comes out (nearly) empty — it happens on low-contrast or grey
 photos, e.g. the face in scikit-image's ``camera`` — GrabCut is run once more with a
@@ -153,6 +154,11 @@ def _points(points: Sequence[Sequence[float]] | None, labels: Sequence[int] | No
     return [(float(p[0]), float(p[1]), int(lab)) for p, lab in zip(points, labs, strict=True)]
 
 
+#: Clicks without a box: a disc of this fraction of the crop's long side around each positive
+#: click is *probable foreground* (without it GrabCut keeps only the clicked disc itself).
+_CLICK_REACH = 0.05
+
+
 def _seeds(
     shape: tuple[int, int],
     roi: tuple[int, ...],
@@ -173,6 +179,11 @@ def _seeds(
         bx1, by1 = max(bx0 + 1, int(np.ceil((box[2] - x0) * scale))), max(by0 + 1, int(np.ceil((box[3] - y0) * scale)))
         seeds[max(0, by0) : by1, max(0, bx0) : bx1] = cv2.GC_PR_FGD
     radius = max(2, round(0.015 * max(h, w)))
+    if box is None:  # clicks alone: the object is probably around the click, so GrabCut can grow it there
+        for x, y, lab in pts:
+            if lab == 1:
+                centre = (int(round((x - x0) * scale)), int(round((y - y0) * scale)))
+                cv2.circle(seeds, centre, max(3 * radius, round(_CLICK_REACH * max(h, w))), int(cv2.GC_PR_FGD), -1)
     for x, y, lab in pts:
         centre = (int(round((x - x0) * scale)), int(round((y - y0) * scale)))
         cv2.circle(seeds, centre, radius, int(cv2.GC_FGD if lab == 1 else cv2.GC_BGD), -1)
