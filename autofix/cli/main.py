@@ -73,6 +73,10 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
     m.add_argument("--scheduler", "--sampler", dest="scheduler",
                    help="sampler in A1111/ComfyUI spelling, e.g. 'DPM++ 2M Karras', euler_a, dpmpp_2m; "
                    "'image': the one the image was generated with (default: the model's own)")
+    m.add_argument("--webui-dir", action="append", metavar="DIR",
+                   help="an A1111/Forge or ComfyUI install (root or its models folder): bare YOLO/SAM names are also "
+                   "looked up in its models/adetailer, models/ultralytics/bbox|segm, models/sams, models/sam "
+                   "(--model-dir counts too)")
     m.add_argument("--lora-dir", action="append", metavar="DIR",
                    help="a folder of LoRA .safetensors for <lora:NAME:W> prompt tags (repeatable; also searched: "
                    "A1111 models/Lora and ComfyUI models/loras beside the model, $AUTOFIX_LORA_DIRS)")
@@ -232,6 +236,10 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "faces+hand
     overrides = [f"stages.*.{key}={_yaml_scalar(getattr(args, dest))}"
                  for dest, key in _STAGE_FLAGS.items() if getattr(args, dest, None) is not None]
     overrides += _controlnet_overrides(args)
+    webui = list(getattr(args, "webui_dir", None) or []) + ([args.model_dir] if getattr(args, "model_dir", None) else [])
+    if webui:  # read by the model store (autofix.modelfiles.store.webui_dirs), here and in workers
+        os.environ["AUTOFIX_WEBUI_DIRS"] = os.pathsep.join(
+            [str(Path(d).expanduser()) for d in webui] + [os.environ.get("AUTOFIX_WEBUI_DIRS", "")]).rstrip(os.pathsep)
     if getattr(args, "lora_dir", None):  # read by the LoRA loader (autofix.inpaint.loras), here and in workers
         os.environ["AUTOFIX_LORA_DIRS"] = os.pathsep.join(
             [str(Path(d).expanduser()) for d in args.lora_dir] + [os.environ.get("AUTOFIX_LORA_DIRS", "")]).rstrip(os.pathsep)

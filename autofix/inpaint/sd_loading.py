@@ -221,14 +221,16 @@ def hf_snapshot(repo_id: str) -> Path:
 
 
 def models_root(model_dir: str | Path) -> Path:
-    """The checkpoint folder of ``model_dir``: itself, or ``models/Stable-diffusion`` (A1111) or
-    ``models/checkpoints`` (ComfyUI) under it when it is an install root."""
+    """The checkpoint folder of ``model_dir``: ``models/Stable-diffusion`` (A1111/Forge) or
+    ``models/checkpoints`` (ComfyUI) under an install root, ``Stable-diffusion`` or
+    ``checkpoints`` under its ``models`` folder (never LoRA, VAE or detector folders), else
+    ``model_dir`` itself."""
     root = Path(model_dir).expanduser().resolve()
     if not root.is_dir():
         raise ModelNotFound(
             f"model_dir {root} does not exist: create it and put .safetensors checkpoints or diffusers folders in it"
         )
-    for sub in ("models/Stable-diffusion", "models/checkpoints"):
+    for sub in ("models/Stable-diffusion", "models/checkpoints", "Stable-diffusion", "checkpoints"):
         if (root / sub).is_dir():
             return root / sub
     return root

@@ -4,8 +4,12 @@
 name ``face_yolov8n``, or an alias such as ``vit_b``):
 
 1. every folder in ``$AUTOFIX_MODELS`` (``os.pathsep``-separated), in order;
-2. ``./models`` (relative to the current directory);
-3. ``$XDG_CACHE_HOME/autofix/models`` (default ``~/.cache/autofix/models``).
+2. the detector folders of every A1111/Forge or ComfyUI install in ``$AUTOFIX_WEBUI_DIRS``
+   (what ``--webui-dir`` and ``--model-dir`` set; an install root or its ``models`` folder):
+   ADetailer's ``models/adetailer``, ComfyUI's ``models/ultralytics/bbox`` and ``…/segm``
+   for YOLO files, ``models/sams`` (ComfyUI) and ``models/sam`` (A1111) for SAM;
+3. ``./models`` (relative to the current directory);
+4. ``$XDG_CACHE_HOME/autofix/models`` (default ``~/.cache/autofix/models``).
 
 A value containing a path separator, or naming an existing file, is used as a path and
 never searched for. :func:`models_dir` is where ``pull`` writes and where error messages
@@ -165,10 +169,33 @@ def _env_dirs() -> list[Path]:
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
 
 
-def search_dirs() -> list[Path]:
+#: Detector model folders of an A1111/Forge (ADetailer) or ComfyUI install, by task.
+WEBUI_MODEL_FOLDERS = {
+    "yolo": ("models/adetailer", "models/ultralytics/bbox", "models/ultralytics/segm", "models/ultralytics"),
+    "sam": ("models/sams", "models/sam"),
+}
+
+
+def webui_dirs(task: str | None = None) -> list[Path]:
+    """The existing detector folders (for ``task``, or every task) of the installs named in
+    ``$AUTOFIX_WEBUI_DIRS`` (each an install root or its ``models`` folder)."""
+    raw = os.environ.get("AUTOFIX_WEBUI_DIRS", "")
+    subs = WEBUI_MODEL_FOLDERS[task] if task in WEBUI_MODEL_FOLDERS else tuple(
+        sub for group in WEBUI_MODEL_FOLDERS.values() for sub in group)
+    out: list[Path] = []
+    for text in raw.split(os.pathsep):
+        if not text.strip():
+            continue
+        root = Path(text).expanduser()
+        root = root.parent if root.name == "models" else root
+        out += [root / sub for sub in subs if (root / sub).is_dir() and root / sub not in out]
+    return out
+
+
+def search_dirs(task: str | None = None) -> list[Path]:
     """Folders searched for a bare model name, in order (see the module docstring)."""
     out: list[Path] = []
-    for d in [*_env_dirs(), Path.cwd() / "models", _cache_dir()]:
+    for d in [*_env_dirs(), *webui_dirs(task), Path.cwd() / "models", _cache_dir()]:
         if d not in out:
             out.append(d)
     return out
@@ -191,7 +218,7 @@ def locate(name: str, task: str | None = None) -> Path | None:
     """The first existing file for a bare ``name`` in :func:`search_dirs`, else ``None``."""
     entry = find_entry(name, task)
     fname = entry.file if entry else Path(name).name
-    for folder in search_dirs():
+    for folder in search_dirs(task):
         cand = folder / fname
         if cand.is_file():
             return cand.resolve()
