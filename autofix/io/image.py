@@ -272,38 +272,6 @@ MAX_BIG_TEXT = 16 * 1024 * 1024
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
-    """``(type, start, end)`` of each whole chunk (length, type, data, CRC) of a PNG;
-    ``[]`` if ``data`` is not a PNG or a chunk runs past the end (Pillow then reports it)."""
-    if not data.startswith(_PNG_SIGNATURE):
-        return []
-    chunks, pos = [], len(_PNG_SIGNATURE)
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack_from(">I", data, pos)
-        end = pos + 12 + length
-        if end > len(data):
-            return []
-        kind = data[pos + 4 : pos + 8]
-        chunks.append((kind, pos, end))
-        pos = end
-        if kind == b"IEND":
-            break
-    return chunks
-
-
-def _compressed_text(kind: bytes, body: bytes) -> tuple[str, bytes] | None:
-    """``(keyword, compressed bytes)`` of a zTXt or compressed iTXt chunk body, else None."""
-    key, sep, rest = body.partition(b"\0")
-    if not sep:
-        return None
-    if kind == b"zTXt" and rest[:1] == b"\0":
-        return key.decode("latin-1"), rest[1:]
-    if kind == b"iTXt" and rest[:2] == b"\1\0":
-        parts = rest[2:].split(b"\0", 2)  # language tag, translated keyword, text
-        return (key.decode("latin-1"), parts[2]) if len(parts) == 3 else None
-    return None
-
-
 def _inflate(compressed: bytes, limit: int) -> bytes | None:
     """``compressed`` inflated, or None if it is corrupt or inflates past ``limit`` bytes."""
     inflater = zlib.decompressobj()
@@ -324,20 +292,22 @@ def _set_aside_big_text(data: bytes) -> tuple[bytes, dict[str, str], list[str]]:
     each chunk that is larger still or does not inflate."""
     from PIL import PngImagePlugin
 
+    from ..meta.containers import png_chunk_spans, split_text_chunk
+
     limit = PngImagePlugin.MAX_TEXT_CHUNK
     cut, text, notes = [], {}, []
-    for kind, start, end in _png_chunks(data):
+    for kind, start, end in png_chunk_spans(data):
         if kind not in (b"zTXt", b"iTXt") or end - start - 12 < 64:
             continue
-        found = _compressed_text(kind, data[start + 8 : end - 4])
-        if found is None or _inflate(found[1], limit) is not None:
+        found = split_text_chunk(kind, data[start + 8 : end - 4])
+        if found is None or not found.compressed or _inflate(found.payload, limit) is not None:
             continue  # Pillow reads it (or skips it) by itself
         cut.append((start, end))
-        value = _inflate(found[1], MAX_BIG_TEXT)
+        value = _inflate(found.payload, MAX_BIG_TEXT)
         if value is None:
-            notes.append(f"png_text_dropped:{found[0]}")
+            notes.append(f"png_text_dropped:{found.keyword}")
         else:
-            text[found[0]] = value.decode("utf-8" if kind == b"iTXt" else "latin-1", "replace")
+            text[found.keyword] = value.decode(found.encoding, "replace")
     if not cut:
         return data, {}, []
     kept, pos = [], 0

@@ -149,47 +149,78 @@ def _pillow_fields(data: bytes) -> Fields:
         raise MetadataFileError("not an image file autofix can read metadata from") from exc
 
 
-def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """``[(type, data), ...]`` of every chunk of a PNG, in file order (bounds-checked)."""
+def png_chunk_spans(data: bytes) -> list[tuple[bytes, int, int]]:
+    """``[(type, start, end), ...]`` of every whole chunk (length, type, body, CRC) of a PNG,
+    in file order, up to ``IEND``; ``[]`` if ``data`` is not a PNG. Every length is
+    bounds-checked: a chunk that runs past the end (a truncated file) ends the list, and
+    what came before it is kept. The one PNG chunk walker: the metadata readers, the
+    text write-back and the image loader's big-text path all use it."""
     if not data.startswith(_PNG_SIG):
-        raise MetadataFileError("not a PNG file")
+        return []
     out, pos = [], len(_PNG_SIG)
-    while pos + 8 <= len(data):
+    while pos + 12 <= len(data):
         (length,) = struct.unpack_from(">I", data, pos)
-        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         if end > len(data):
-            break  # truncated: keep what was read
-        out.append((kind, data[pos + 8 : pos + 8 + length]))
+            break
+        kind = data[pos + 4 : pos + 8]
+        out.append((kind, pos, end))
         pos = end
         if kind == b"IEND":
             break
     return out
 
 
-def png_text_chunk(kind: bytes, body: bytes) -> tuple[str, str] | None:
-    """``(keyword, text)`` of a ``tEXt``/``zTXt``/``iTXt`` chunk body, or ``None``."""
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """``[(type, body), ...]`` of every whole chunk of a PNG (:func:`png_chunk_spans`)."""
+    if not data.startswith(_PNG_SIG):
+        raise MetadataFileError("not a PNG file")
+    return [(kind, data[start + 8 : end - 4]) for kind, start, end in png_chunk_spans(data)]
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """A ``tEXt``/``zTXt``/``iTXt`` chunk body, split: ``payload`` is still compressed
+    when ``compressed``; ``encoding`` is how the inflated payload decodes."""
+
+    keyword: str
+    payload: bytes
+    compressed: bool
+    encoding: str
+
+
+def split_text_chunk(kind: bytes, body: bytes) -> TextChunk | None:
+    """The parts of a text chunk body, or ``None`` if it is not a well-formed one (no
+    keyword, keyword over 79 bytes, unknown compression method)."""
     key, sep, rest = body.partition(b"\x00")
     if not sep or not key or len(key) > 79:
         return None
     keyword = key.decode("latin-1")
+    if kind == b"tEXt":
+        return TextChunk(keyword, rest, False, "latin-1")
+    if kind == b"zTXt":
+        return TextChunk(keyword, rest[1:], True, "latin-1") if rest[:1] == b"\x00" else None
+    if kind == b"iTXt":
+        flag, method, rest = rest[:1], rest[1:2], rest[2:]
+        if flag == b"\x01" and method != b"\x00":
+            return None
+        _lang, _, rest = rest.partition(b"\x00")
+        _tkey, _, text = rest.partition(b"\x00")
+        return TextChunk(keyword, text, flag == b"\x01", "utf-8")
+    return None
+
+
+def png_text_chunk(kind: bytes, body: bytes) -> tuple[str, str] | None:
+    """``(keyword, text)`` of a ``tEXt``/``zTXt``/``iTXt`` chunk body, or ``None``
+    (malformed, corrupt, or inflating past :data:`MAX_TEXT`)."""
+    parts = split_text_chunk(kind, body)
+    if parts is None:
+        return None
     try:
-        if kind == b"tEXt":
-            return keyword, rest.decode("latin-1")
-        if kind == b"zTXt":
-            return keyword, _inflate(rest[1:]).decode("latin-1") if rest[:1] == b"\x00" else None
-        if kind == b"iTXt":
-            flag, method, rest = rest[:1], rest[1:2], rest[2:]
-            _lang, _, rest = rest.partition(b"\x00")
-            _tkey, _, text = rest.partition(b"\x00")
-            if flag == b"\x01":
-                if method != b"\x00":
-                    return None
-                text = _inflate(text)
-            return keyword, text.decode("utf-8", errors="replace")
+        raw = _inflate(parts.payload) if parts.compressed else parts.payload
     except (zlib.error, ValueError):
         return None
-    return None
+    return parts.keyword, raw.decode(parts.encoding, errors="replace")
 
 
 def _inflate(data: bytes) -> bytes:
@@ -341,7 +372,7 @@ def read_fields_from_path(path: str, max_bytes: int = 512 * 1024 * 1024) -> Fiel
 
 
 __all__ = ["Fields", "MetadataFileError", "add_exif", "decode_user_comment", "fields_from_loaded", "keep_png_text",
-           "png_chunks", "png_text_chunk", "png_text_chunks", "read_fields", "read_fields_from_path", "repair_latin1"]
+           "png_chunk_spans", "png_chunks", "png_text_chunk", "png_text_chunks", "read_fields", "read_fields_from_path", "repair_latin1"]
 
 
 # --------------------------------------------------------------------------- stealth
