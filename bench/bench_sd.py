@@ -259,7 +259,7 @@ def gpu(args: argparse.Namespace) -> int:
 
     from autofix.run.backends import Backends
     from autofix.run.executor import ImageRunner, RunOptions
-    from autofix.run.store import OutputStore
+    from autofix.run.output_folder import OutputStore
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.startswith("cuda")

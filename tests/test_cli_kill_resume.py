@@ -75,7 +75,7 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
 
 
 def test_second_run_on_locked_folder_exits_4(tmp_path):
-    from autofix.run.store import OutputStore
+    from autofix.run.output_folder import OutputStore
 
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()

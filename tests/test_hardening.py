@@ -276,7 +276,7 @@ def test_converted_names_never_collide(tmp_path):
 
 
 def test_final_path_names_are_stable_and_distinct(tmp_path):
-    from autofix.run.store import OutputStore
+    from autofix.run.output_folder import OutputStore
 
     for name in ["a.jpg", "a.png", "a.jpg.png", "c.webp", "d.jpg", "d.jpg.webp"]:
         (tmp_path / name).write_bytes(b"x")

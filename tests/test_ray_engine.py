@@ -24,7 +24,7 @@ from autofix.photos import photo_array  # noqa: E402
 from autofix.run.batch import run_folder  # noqa: E402
 from autofix.run.executor import RunOptions  # noqa: E402
 from autofix.run.ray_engine import RayOptions  # noqa: E402
-from autofix.run.store import OutputStore  # noqa: E402
+from autofix.run.output_folder import OutputStore  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from autofix.errors import LockHeld
 from autofix.errors import EXIT_FAILURES, EXIT_OK
 from autofix.run.batch import run_folder
 from autofix.run.executor import RunOptions
-from autofix.run.store import OutputStore
+from autofix.run.output_folder import OutputStore
 from autofix.photos import photo_array
 
 

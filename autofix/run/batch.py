@@ -20,7 +20,7 @@ from ..io.atomic import atomic_write_json, sweep_temp_files
 from ..io.discover import check_output_dir, find_images, input_root
 from .backends import NO_MODEL_HINT, NO_MODEL_REASON, Backends
 from .executor import ImageOutcome, ImageRunner, RunOptions
-from .store import OutputStore
+from .output_folder import OutputStore
 
 @dataclass
 class BatchSummary:

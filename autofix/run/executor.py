@@ -28,7 +28,7 @@ from ..config import RunConfig, canonical_json, config_hash
 from ..io.metadata import GenerationInfo
 from . import step
 from .backends import Backends
-from .store import OutputStore
+from .output_folder import OutputStore
 from .writer import sha256_bytes
 
 STAGE_FORMAT = 2

@@ -129,7 +129,7 @@ def _read_png(path: Path, color: bool) -> np.ndarray:
 def find_sidecar(out: Path, image: str) -> tuple[Path, dict[str, Any]]:
     """The sidecar of ``image``: an input path relative to the input folder (as sidecars
     record it) or the final's path (relative to ``out``, or as given)."""
-    from .store import META
+    from .output_folder import META
 
     want = Path(image).as_posix()
     given = Path(image)
@@ -152,7 +152,7 @@ def find_sidecar(out: Path, image: str) -> tuple[Path, dict[str, Any]]:
 
 def pick(out: str | Path, image: str, stage: str, region: int, candidate: int) -> dict[str, Any]:
     """Promote ``candidate`` of ``region`` in ``stage`` of ``image`` (see the module docstring)."""
-    from .store import OutputStore
+    from .output_folder import OutputStore
 
     store = OutputStore(out)
     if not store.meta.is_dir():

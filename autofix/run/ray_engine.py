@@ -3,7 +3,7 @@
 The unit Ray schedules is the same one the local engine runs: a window of images through
 every stage (:class:`~.scheduler.Scheduler` over that window's inputs). Each window is a Ray
 task on a CPU worker (decode, detect, plan, cut, composite, snapshots, finals, sidecars —
-written straight into the shared output folder through the same :class:`~.store.OutputStore`);
+written straight into the shared output folder through the same :class:`~.output_folder.OutputStore`);
 its crops go to a model-holding actor (one per ``--gpus-per-worker`` GPUs, the diffusion
 model loaded once per actor), which receives the batched crops of every window that uses it.
 Classical fills need no model and run inside the task.
@@ -64,7 +64,7 @@ def _worker_runner(config_json: dict[str, Any], out_root: str, input_root: str, 
     """This worker process's runner for the run (detectors built once per process, not per window)."""
     from ..config import config_hash, validate_config
     from .backends import Backends
-    from .store import OutputStore
+    from .output_folder import OutputStore
 
     config = validate_config(config_json, "run config")
     key = f"{config_hash(config)}:{out_root}:{input_root}"

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import AutofixError
 from ..io.atomic import atomic_write_bytes, atomic_write_json
 from .overlay import tint
-from .store import OutputStore
+from .output_folder import OutputStore
 
 THUMB_H = 192
 #: Widest thumbnail (a panorama is shrunk to this width, its height then below THUMB_H).

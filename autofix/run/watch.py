@@ -21,7 +21,7 @@ from ..io.image import NOT_AN_IMAGE, TRUNCATED
 from .backends import Backends
 from .batch import begin_run
 from .executor import ImageOutcome, ImageRunner, RunOptions
-from .store import OutputStore
+from .output_folder import OutputStore
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..config import RunConfig
 from ..io.atomic import atomic_write_bytes, atomic_write_json
 from ..io.metadata import GenerationInfo, output_text
 from .records import StageRecord
-from .store import OutputStore
+from .output_folder import OutputStore
 
 _EXT_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
