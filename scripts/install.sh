@@ -8,6 +8,8 @@
 #   bash scripts/install.sh --ray    # + Ray engine
 #   bash scripts/install.sh --all    # every extra: SD, YOLO, SAM, Ray (torch + torchvision as a matching pair)
 #   add --editable for a development install
+# It also downloads (never installs) the insightface 2.1 wheel into .venv/photo-wheels: the
+# tests and bench/ read its group photo with zipfile (autofix/photos.py); a failure only warns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -38,4 +40,9 @@ if [ "$vision" = 1 ]; then
 fi
 if [ "$editable" = 1 ]; then target=(-e ".[$extras]"); else target=(".[$extras]"); fi
 "${PIP[@]}" install -q -c constraints.txt "${target[@]}"
+# insightface's code is MIT, but the rights to its sample photo are not ours, so the photo is
+# not committed; installing insightface would pull opencv-python (clashes with our headless
+# opencv) and onnxruntime, so only the wheel file is downloaded.
+"${PIP[@]}" download --no-deps -q insightface==2.1 -d .venv/photo-wheels >/dev/null 2>&1 \
+  || echo "install.sh: warning: could not download insightface==2.1 (its photo is only used by tests and bench/)" >&2
 echo "autofix installed in .venv ($extras)"
