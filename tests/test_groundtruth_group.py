@@ -1,0 +1,155 @@
+"""The group photo read from the insightface wheel (``insightface_t1``: six people at a
+poker table, hands holding cards and chips), the hand-made ground truth of every open
+photo, and what the default detectors find on the group photo.
+
+The photo is read from ``insightface-2.1-py3-none-any.whl`` (``scripts/install.sh``
+downloads it); tests that need it skip, naming the fetch command, when it is missing.
+Hands the default hand search misses today are pinned as non-strict xfails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from autofix import photos
+from autofix.photos import photo_array
+
+GT = json.loads((Path(__file__).parent / "data" / "open-photos-groundtruth.json").read_text())["images"]
+KEY = "insightface_t1.jpg"
+WHEEL = photos.WHEEL_PHOTOS["insightface_t1"][0]
+
+
+@pytest.fixture(scope="module")
+def group() -> np.ndarray:
+    try:
+        return photo_array("insightface_t1")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def _fake_wheel(folder: Path) -> tuple[Path, np.ndarray]:
+    """A zip named like the insightface wheel holding a small PNG at the photo's member path."""
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    path = folder / WHEEL
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(photos.WHEEL_PHOTOS["insightface_t1"][2], png.getvalue())
+    return path, pixels
+
+
+# --------------------------------------------------------------------------- loader
+
+
+def test_reads_the_group_photo(group):
+    assert group.shape == (886, 1280, 3) and group.dtype == np.uint8
+    assert group.std() > 20  # a real photo, not a blank
+
+
+def test_reads_a_wheel_with_the_listed_sha256(tmp_path, monkeypatch):
+    path, pixels = _fake_wheel(tmp_path)
+    monkeypatch.setenv("AUTOFIX_PHOTO_WHEELS", str(tmp_path))
+    wheel, _, member = photos.WHEEL_PHOTOS["insightface_t1"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(photos.WHEEL_PHOTOS, "insightface_t1", (wheel, digest, member))
+    assert np.array_equal(photo_array("insightface_t1"), pixels)
+
+
+def test_rejects_a_wheel_with_another_sha256(tmp_path, monkeypatch):
+    _fake_wheel(tmp_path)
+    monkeypatch.setenv("AUTOFIX_PHOTO_WHEELS", str(tmp_path))
+    with pytest.raises(ValueError, match="sha256"):
+        photo_array("insightface_t1")
+
+
+def test_missing_wheel_names_the_fetch_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOFIX_PHOTO_WHEELS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"pip download --no-deps -q insightface==2\.1 -d "):
+        photo_array("insightface_t1")
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+def _boxes(entry: dict):
+    for kind in ("faces", "hands"):
+        for item in entry[kind]:
+            yield kind, item
+
+
+@pytest.mark.parametrize("key", sorted(GT))
+def test_groundtruth_is_well_formed(key):
+    entry = GT[key]
+    assert entry["source"] and entry["notes"]
+    w, h = entry["width"], entry["height"]
+    for kind, item in _boxes(entry):
+        fields = {"box", "tiny", "uncertain"} | ({"wrist", "partly_hidden"} if kind == "hands" else set())
+        assert set(item) == fields, (kind, item)
+        x0, y0, x1, y1 = item["box"]
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, (kind, item["box"])
+        if kind == "hands":  # the wrist crease lies on the hand box's edge, within a few pixels
+            wx, wy = item["wrist"]
+            assert x0 - 5 <= wx <= x1 + 5 and y0 - 5 <= wy <= y1 + 5, item
+
+
+def test_group_photo_groundtruth(group):
+    entry = GT[KEY]
+    assert (entry["height"], entry["width"]) == group.shape[:2]
+    assert len(entry["faces"]) >= 6 and len(entry["hands"]) >= 6
+    assert sum(not h["uncertain"] for h in entry["hands"]) >= 6
+
+
+# --------------------------------------------------------------------------- detectors
+
+
+def _best_iou(box, boxes) -> float:
+    from autofix.detect.mediapipe_face import box_iou
+
+    return max((box_iou(box, b)[0] for b in boxes), default=0.0)
+
+
+@pytest.fixture(scope="module")
+def found(group) -> dict:
+    """What the default face and hand detectors find on the group photo."""
+    pytest.importorskip("ai_edge_litert")
+    from autofix.detect.mediapipe_face import MediaPipeFace
+    from autofix.detect.mediapipe_hands import MediaPipeHands
+
+    with MediaPipeFace() as faces, MediaPipeHands() as hands:
+        return {"faces": [d.box for d in faces.detect(group)], "hands": [d.box for d in hands.detect(group)]}
+
+
+def test_default_face_detector_finds_all_six_faces(found):
+    faces = [f["box"] for f in GT[KEY]["faces"]]
+    assert [i for i, box in enumerate(faces) if _best_iou(box, found["faces"]) < 0.3] == [], "missed faces"
+    assert [box for box in found["faces"] if _best_iou(box, faces) < 0.3] == [], "false faces"
+
+
+#: Certain hands the default search misses today (index in the ground truth -> why).
+HAND_MISSES = {
+    1: "Monica's hand resting fingers-down on the table edge",
+    7: "Phoebe's left hand holding cards (thumb behind the cards)",
+}
+CERTAIN_HANDS = [i for i, h in enumerate(GT[KEY]["hands"]) if not h["uncertain"] and not h["tiny"]]
+
+
+@pytest.mark.parametrize("index", [
+    pytest.param(i, marks=pytest.mark.xfail(strict=False, reason=f"missed today: {HAND_MISSES[i]}"))
+    if i in HAND_MISSES else i
+    for i in CERTAIN_HANDS
+])
+def test_default_hand_search_finds_the_hand(found, index):
+    assert _best_iou(GT[KEY]["hands"][index]["box"], found["hands"]) >= 0.3
+
+
+def test_default_hand_search_no_false_hands(found):
+    hands = [h["box"] for h in GT[KEY]["hands"]]  # uncertain ones included
+    assert [box for box in found["hands"] if _best_iou(box, hands) < 0.3] == []
