@@ -369,3 +369,38 @@ def test_stage_key_follows_lora_files_named_in_the_stage_prompt(tmp_path, monkey
     assert keys() == first
     (tmp_path / "detail.safetensors").write_bytes(b"version 2")
     assert keys() != first
+
+
+def test_stage_key_follows_lora_files_named_by_the_images_own_prompt(tmp_path, monkeypatch):
+    """A ``{prompt}`` template inherits the image's ``<lora:...>`` tags; the LoRA file's
+    identity (not only its name, which the input's sha256 covers) is in that image's keys."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    from autofix.run.backends import Backends
+    from autofix.run.executor import ImageRunner
+
+    monkeypatch.setenv("AUTOFIX_LORA_DIRS", str(tmp_path))
+    (tmp_path / "ink.safetensors").write_bytes(b"v1")
+
+    def png(prompt: str) -> bytes:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("parameters", f"{prompt}\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 8x8")
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
+        return buf.getvalue()
+
+    tagged, plain = png("a portrait, <lora:ink:0.7>"), png("a portrait")
+
+    def keys(data: bytes, template: str = "{prompt}, detailed") -> list[str]:
+        cfg = build_config("faces", patch={"inpainter": {"backend": "diffusers", "model": str(tmp_path / "m.safetensors")}},
+                           overrides=[f"stages.*.inpaint.prompt={template}"])
+        return ImageRunner(cfg, None, tmp_path, Backends(cfg)).stage_keys("0" * 64, None, data)
+
+    first, untagged, fixed = keys(tagged), keys(plain), keys(tagged, template="detailed")
+    assert keys(tagged) == first
+    (tmp_path / "ink.safetensors").write_bytes(b"version 2")
+    assert keys(tagged) != first  # the file the image's tag names changed: its stages are redone
+    assert keys(plain) == untagged  # an image without the tag does not depend on that file
+    assert keys(tagged, template="detailed") == fixed  # a template without {prompt} inherits no tag

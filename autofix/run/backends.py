@@ -148,10 +148,31 @@ class Backends:
         built = self._inpainters.get(name)
         return built.name if built is not None else name
 
+    @staticmethod
+    def _prompt_texts(stage: StageConfig) -> list[str]:
+        p = stage.inpaint
+        return [p.prompt, p.negative_prompt] + [t for rp in p.region_prompts for t in (rp.prompt, rp.negative_prompt or "")]
+
+    def inherits_prompt(self, stage: StageConfig) -> bool:
+        """True for a diffusion stage whose prompt templates take the image's own prompt."""
+        return self.inpainter_name(stage) == "diffusers" and any(
+            "{prompt}" in t or "{negative_prompt}" in t for t in self._prompt_texts(stage))
+
+    def image_lora_identity(self, stage: StageConfig, info: Any) -> list[list[Any]]:
+        """The LoRA files named by ``<lora:...>`` tags that reach ``stage``'s prompts from the
+        image's own prompt ``info`` (a :class:`~autofix.meta.GenerationInfo`), as
+        :func:`~autofix.inpaint.loras.lora_key` gives them; ``[]`` when none."""
+        from ..inpaint.loras import lora_key
+        from .text_prompts import expand
+
+        own = [expand(t, info.prompt, info.negative_prompt) for t in self._prompt_texts(stage)
+               if "{prompt}" in t or "{negative_prompt}" in t]
+        return lora_key(own, self.config.inpainter.model) if own else []
+
     def stage_identity(self, stage: StageConfig) -> dict[str, Any]:
         """Everything besides the input that decides a stage's output, for its snapshot key.
-        (LoRA tags that arrive with an image's own prompt are in the input's sha256 but their
-        files are not: a LoRA file replaced on disk is noticed only for tags in the config.)"""
+        (LoRA tags that arrive with an image's own prompt are added per image by
+        :meth:`~.executor.ImageRunner.stage_keys` through :meth:`image_lora_identity`.)"""
         name = self.inpainter_name(stage)
         icfg = self.config.inpainter
         if name == "classical":
@@ -171,10 +192,7 @@ class Backends:
         if name == "diffusers":  # LoRA files named by <lora:...> tags in the stage's own prompts
             from ..inpaint.loras import lora_key
 
-            p = stage.inpaint
-            texts = [p.prompt, p.negative_prompt] + [t for rp in p.region_prompts
-                                                     for t in (rp.prompt, rp.negative_prompt or "")]
-            loras = lora_key(texts, icfg.model)
+            loras = lora_key(self._prompt_texts(stage), icfg.model)
             if loras:
                 identity["loras"] = loras
         if stage.inpaint.controlnet and name == "diffusers":  # issue 14: the ControlNet files' own identity

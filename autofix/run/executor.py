@@ -103,14 +103,22 @@ class ImageRunner:
         self.config_hash = config_hash(config)
 
     # -- keys -------------------------------------------------------------------------
-    def stage_keys(self, input_sha: str, rel: Path | None = None) -> list[str]:
+    def stage_keys(self, input_sha: str, rel: Path | None = None, data: bytes | None = None) -> list[str]:
         """Chained keys of every stage for input ``rel`` whose file sha256 is ``input_sha``
-        (a ``prompt`` stage's key includes that image's boxes and clicks)."""
+        (a ``prompt`` stage's key includes that image's boxes and clicks; a diffusion
+        stage whose prompt template takes the image's own prompt includes the files of the
+        LoRAs that prompt's ``<lora:...>`` tags name, read from the file's bytes ``data``)."""
         keys, prev = [], _key("input", STAGE_FORMAT, input_sha, self.config.input.model_dump())
+        own: GenerationInfo | None = None
         for stage in self.config.stages:
             identity = self.backends.stage_identity(stage)
             if stage.detector.backend == "prompt":
                 identity["prompts"] = repr(self.image_prompts(rel))
+            if data is not None and self.backends.inherits_prompt(stage):
+                own = own or _own_prompt(data)
+                loras = self.backends.image_lora_identity(stage, own)
+                if loras:
+                    identity["image_loras"] = loras
             prev = _key(prev, identity)
             keys.append(prev)
         return keys
@@ -199,3 +207,15 @@ def inpaint_plans(backends: Backends, plans: list[step.StagePlan], call: Any = N
             out[i] = list(results[start:start + n])
             start += n
     return out
+
+
+def _own_prompt(data: bytes) -> GenerationInfo:
+    """The generation info in an input file's metadata (read from its bytes, no pixels
+    decoded); empty when there is none or it does not parse."""
+    from ..meta.containers import read_fields
+    from ..meta.readers import read_info
+
+    try:
+        return read_info(read_fields(data))
+    except Exception:  # noqa: BLE001 - untrusted metadata never fails a key; the decode reports it
+        return GenerationInfo()

@@ -210,7 +210,7 @@ class Scheduler:
         runner, t0 = self.runner, time.perf_counter()
         img.data = (runner.input_root / img.rel).read_bytes()
         img.input_sha = sha256_bytes(img.data)
-        img.keys = runner.stage_keys(img.input_sha, img.rel)
+        img.keys = runner.stage_keys(img.input_sha, img.rel, img.data)
         img.final = self.store.final_path(img.rel, output_ext(img.rel, self.config.output.format), runner.input_root)
         if not self.options.dry_run:
             cached = runner.cached_outcome(img.rel, img.final, runner.final_key(img.keys))
