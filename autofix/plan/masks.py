@@ -1,4 +1,5 @@
-"""Mask building blocks: boxes, ellipses, dilation/erosion, the hand-plus-wrist rule, feathering.
+"""Mask building blocks: boxes, ellipses, hand landmark masks, dilation/erosion, the
+hand-plus-wrist rule, feathering.
 
 Formats (see :mod:`autofix.types`): a *hard mask* is ``(H, W)`` ``uint8`` with values exactly
 0 or 255; a *soft mask* is ``(H, W)`` ``uint8`` in 0–255. Boxes are ``(x0, y0, x1, y1)`` float
@@ -27,6 +28,26 @@ HAND_PINKY_MCP = 17
 HAND_SIZE_PER_PALM = 2.0
 #: The forearm stub is never narrower than this × the wrist→middle-MCP distance.
 MIN_WRIST_WIDTH_PER_PALM = 0.5
+
+#: Hand landmark masks (:func:`hand_landmark_mask`), in units of the hand's palm scale
+#: (see :func:`palm_scale`). Measured on the open photos' hands (zidane's pointing hand,
+#: bus's three visible hands) against their hand-made boxes and skin pixels: finger radius
+#: 0.16 covers the fingers' width (a finger is ~0.2 palm lengths wide, plus landmark jitter)
+#: and, as the round cap of the last segment, the fingertip beyond landmark 4/8/12/16/20;
+#: the tip segment is prolonged by a further 0.25 of its length because MediaPipe's tip
+#: landmark sits on the pad, short of the nail's end.
+FINGER_RADIUS_PER_PALM = 0.16
+TIP_EXTENSION = 0.25
+#: The palm polygon (wrist, thumb CMC and MCP, the four finger MCPs) is grown by this:
+#: the landmarks are joint centres, the palm's edges (thumb web, pinky side, heel of the
+#: hand) lie outside them.
+PALM_MARGIN_PER_PALM = 0.22
+#: The palm scale is the wrist→middle-MCP length, but at least this × the index-MCP↔pinky-MCP
+#: span (a hand pointing at the camera foreshortens the palm's length, not its width).
+PALM_LENGTH_PER_WIDTH = 1.25
+#: Finger chains in MediaPipe's 21-point order, from the base joint to the tip; and the palm.
+HAND_FINGER_CHAINS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+HAND_PALM_POINTS = (0, 1, 2, 5, 9, 13, 17)
 
 MaskShape = Literal["auto", "box", "ellipse"]
 
@@ -111,6 +132,109 @@ def detection_mask(det: Detection, shape_hw: tuple[int, ...], shape: MaskShape =
     if own.shape[:2] != (h, w) or own.ndim != 2:
         raise ValueError(f"detection mask has shape {own.shape}, image is {(h, w)}")
     return _binary(own != 0)
+
+
+def palm_scale(landmarks: np.ndarray) -> float:
+    """A hand's size in pixels from 21 MediaPipe landmarks: ``max(|wrist − MCP9|,
+    PALM_LENGTH_PER_WIDTH × |MCP5 − MCP17|)`` (0 for a degenerate hand)."""
+    lm = _hand_points(landmarks)
+    length = float(np.hypot(*(lm[HAND_WRIST] - lm[HAND_MIDDLE_MCP])))
+    width = float(np.hypot(*(lm[5] - lm[HAND_PINKY_MCP])))
+    scale = max(length, PALM_LENGTH_PER_WIDTH * width)
+    return scale if math.isfinite(scale) else 0.0
+
+
+def _hand_points(landmarks: np.ndarray) -> np.ndarray:
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 2 or lm.shape[0] != 21 or lm.shape[1] < 2:
+        raise ValueError(f"expected 21 hand landmarks of (x, y), got shape {lm.shape}")
+    return lm[:, :2]
+
+
+def _segment_dist2(xs: np.ndarray, ys: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+    """Squared distance of points ``(xs, ys)`` (broadcast) to the segment ``p0``–``p1``."""
+    d = p1 - p0
+    length2 = float(d @ d)
+    t = ((xs - p0[0]) * d[0] + (ys - p0[1]) * d[1]) / length2 if length2 > 0 else 0.0
+    t = np.clip(t, 0.0, 1.0)
+    return (xs - p0[0] - t * d[0]) ** 2 + (ys - p0[1] - t * d[1]) ** 2
+
+
+def _convex_hull(points: np.ndarray) -> np.ndarray:
+    """Counter-clockwise (in x-right, y-down pixels: clockwise on screen) convex hull,
+    Andrew's monotone chain; collinear points dropped."""
+    pts = sorted({(float(x), float(y)) for x, y in points})
+    if len(pts) <= 2:
+        return np.array(pts, np.float64)
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return np.array(lower[:-1] + upper[:-1], np.float64)
+
+
+def hand_landmark_mask(shape_hw: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
+    """Hard mask of a hand from its 21 MediaPipe landmarks (``(21, 2|3)`` pixels).
+
+    With ``s`` = :func:`palm_scale`, a pixel is set when its centre lies
+
+    * within ``PALM_MARGIN_PER_PALM × s`` of the convex hull of the palm points
+      (:data:`HAND_PALM_POINTS`: wrist, thumb CMC and MCP, the four finger MCPs), or
+    * within ``FINGER_RADIUS_PER_PALM × s`` of a finger's chain (:data:`HAND_FINGER_CHAINS`,
+      base joint → tip), whose last segment is prolonged beyond the tip by
+      ``TIP_EXTENSION`` × its length.
+
+    Landmarks may lie outside the image (clipped). A degenerate hand (palm scale 0, or
+    non-finite points) gives an empty mask. The forearm is not included: that is the
+    wrist rule (:func:`extend_past_wrist`).
+    """
+    h, w = _hw(shape_hw)
+    out = np.zeros((h, w), np.uint8)
+    lm = _hand_points(landmarks)
+    if not np.isfinite(lm).all():
+        return out
+    s = palm_scale(lm)
+    if s <= 1e-6:
+        return out
+    r_finger, r_palm = FINGER_RADIUS_PER_PALM * s, PALM_MARGIN_PER_PALM * s
+    segments = []
+    for chain in HAND_FINGER_CHAINS:
+        pts = lm[list(chain)]
+        tip = pts[-1] + TIP_EXTENSION * (pts[-1] - pts[-2])
+        segments += [(pts[i], pts[i + 1]) for i in range(len(pts) - 1)] + [(pts[-1], tip)]
+    ends = np.array([p for seg in segments for p in seg] + list(lm[list(HAND_PALM_POINTS)]))
+    reach = max(r_finger, r_palm)
+    lo, hi = ends.min(axis=0) - reach, ends.max(axis=0) + reach
+    x0, y0, x1, y1 = pixel_box((lo[0], lo[1], hi[0], hi[1]), (h, w))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    xs = np.arange(x0, x1, dtype=np.float64)[None, :] + 0.5
+    ys = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
+    inside = np.zeros((y1 - y0, x1 - x0), bool)
+    for p0, p1 in segments:
+        inside |= _segment_dist2(xs, ys, p0, p1) <= r_finger * r_finger
+    hull = _convex_hull(lm[list(HAND_PALM_POINTS)])
+    near = np.zeros_like(inside)
+    for i in range(len(hull)):
+        near |= _segment_dist2(xs, ys, hull[i], hull[(i + 1) % len(hull)]) <= r_palm * r_palm
+    if len(hull) >= 3:  # inside: on the inner side of every edge (the hull turns one way)
+        poly = np.ones_like(inside)
+        for i in range(len(hull)):
+            a, b = hull[i], hull[(i + 1) % len(hull)]
+            poly &= (b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0]) >= 0
+        near |= poly
+    out[y0:y1, x0:x1] = _binary(inside | near)
+    return out
 
 
 def _roi_apply(mask: np.ndarray, margin: int, fn) -> np.ndarray:

@@ -7,7 +7,9 @@ Pipeline (:func:`plan_stage`):
    label is all that is needed; detections of other classes are ignored);
 2. filters, in this order: confidence → area ratio → ``drop_size`` (box's shorter side in
    px) → top-k → order (:mod:`.filters`);
-3. per detection: :func:`~.masks.detection_mask` → for ``stage.label == "hand"`` with
+3. per detection: :func:`~.masks.detection_mask`, or with ``mask.shape: auto`` for a
+   detection with 21 usable hand landmarks and no mask of its own the hand's landmark
+   mask (:func:`~.masks.hand_landmark_mask`: finger capsules + palm polygon; noted) → for ``stage.label == "hand"`` with
    ``mask.wrist_extension > 0`` the hand-plus-wrist rule (landmarks when the detection has
    21 of them, else the box fallback; noted) → :func:`~.masks.dilate_erode` by
    ``mask.dilate``; masks empty at this point are dropped (noted);
@@ -40,6 +42,7 @@ from .masks import (
     extend_box_fallback,
     extend_past_wrist,
     feather,
+    hand_landmark_mask,
     invert,
     mask_bbox,
     merge_masks,
@@ -48,6 +51,7 @@ from .masks import (
 
 NOTE_WRIST_LANDMARKS = "wrist: landmarks"
 NOTE_WRIST_FALLBACK = "wrist: box fallback"
+NOTE_HAND_LANDMARK_MASK = "mask: hand landmarks"
 
 
 class StageRegions(NamedTuple):
@@ -96,16 +100,24 @@ def _min_side(det: Detection) -> float:
 def build_mask(
     det: Detection, image_shape_hw: tuple[int, ...], stage: StageConfig
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """One detection's hard mask (shape → wrist rule for hands → dilate/erode) and its notes."""
+    """One detection's hard mask (shape → wrist rule for hands → dilate/erode) and its notes.
+
+    ``mask.shape: auto`` on a detection with 21 usable hand landmarks and no mask of its own
+    (MediaPipe Hands) gives the landmark mask; box detectors (YOLO) keep their box or
+    segmentation mask, and ``box``/``ellipse`` are honoured as configured."""
     h, w = int(image_shape_hw[0]), int(image_shape_hw[1])
     cfg = stage.mask
-    hard = detection_mask(det, (h, w), cfg.shape)
     notes: tuple[str, ...] = ()
+    if cfg.shape == "auto" and det.mask is None and _usable_hand_landmarks(det.landmarks):
+        hard, notes = hand_landmark_mask((h, w), det.landmarks), (NOTE_HAND_LANDMARK_MASK,)
+    else:
+        hard = detection_mask(det, (h, w), cfg.shape)
     if stage.label == "hand" and cfg.wrist_extension > 0:
         if _usable_hand_landmarks(det.landmarks):
-            hard, notes = extend_past_wrist(hard, det.landmarks, cfg.wrist_extension), (NOTE_WRIST_LANDMARKS,)
+            hard, notes = extend_past_wrist(hard, det.landmarks, cfg.wrist_extension), notes + (NOTE_WRIST_LANDMARKS,)
         else:
-            hard, notes = extend_box_fallback(hard, det.box, cfg.wrist_extension, (h, w)), (NOTE_WRIST_FALLBACK,)
+            hard = extend_box_fallback(hard, det.box, cfg.wrist_extension, (h, w))
+            notes += (NOTE_WRIST_FALLBACK,)
     return dilate_erode(hard, cfg.dilate), notes
 
 
