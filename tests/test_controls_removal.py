@@ -121,3 +121,31 @@ def test_remove_with_a_4_channel_checkpoint_warns(tmp_path):
     assert res.returncode == 0, res.stderr
     warnings = [line for line in res.stderr.splitlines() if "4-channel" in line]
     assert len(warnings) == 1 and "inpainting model removes objects far better" in warnings[0]
+
+
+def test_a_repaint_that_changes_no_pixel_is_not_reported_as_repainted():
+    """A region whose chosen candidate pastes back identical pixels is recorded with
+    repainted=False and says so; a candidate that changes the hole is repainted."""
+    from autofix.config import build_config
+    from autofix.detect.user_prompts import ImagePrompts
+    from autofix.run.backends import Backends
+    from autofix.run.step import composite, prepare
+    from autofix.types import InpaintResult
+
+    image = np.ascontiguousarray(photo_array("coffee")[:200, :240])
+    cfg = build_config("remove")
+    backends = Backends(cfg)
+    stage = cfg.stages[0]
+    records = {}
+    for name in ("same", "changed"):
+        plan = prepare(backends, 0, stage, image, prompts=ImagePrompts(boxes=((60, 50, 140, 130),)), where="c.png")
+        (job,) = plan.jobs
+        candidate = job.image.copy()
+        if name == "changed":
+            candidate[job.mask >= 128] = 255 - candidate[job.mask >= 128]
+        out, record = composite(backends, plan, image, [InpaintResult(candidates=(candidate,), info={})])
+        (records[name],) = record.regions
+        assert np.array_equal(out, image) == (name == "same")
+    assert not records["same"].repainted and records["same"].reason == "not repainted: the repaint changed no pixels"
+    assert records["changed"].repainted and records["changed"].reason == ""
+    assert records["same"].to_json()["repainted"] is False

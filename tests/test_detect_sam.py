@@ -13,7 +13,7 @@ import pytest
 from autofix.config import DetectorConfig
 from autofix.detect.base import DETECTORS
 from autofix.detect.user_prompts import ImagePrompts
-from autofix.errors import ConfigError, UnsafeModelFile
+from autofix.errors import ConfigError, PromptError, UnsafeModelFile
 from autofix.types import Detection
 
 pytest.importorskip("torchvision")
@@ -159,7 +159,12 @@ def test_prompt_detector_with_sam(ckpt, astronaut):
     prompts = ImagePrompts((FACE,), ((225, 130, 1), (400, 300, 1)))
     det = DETECTORS.build("prompt", DetectorConfig(backend="prompt"), prompts=prompts, refiner=r)
     assert det.name == "prompt+sam:tiny_sam.pth"
-    out = det.detect(astronaut)
+    try:
+        out = det.detect(astronaut)
+    except PromptError as exc:  # the random tiny SAM's masks for the loose click are not plausible
+        assert "point 400,300: sam:tiny_sam.pth found no object under the click" in str(exc)
+        out = DETECTORS.build("prompt", DetectorConfig(backend="prompt"), prompts=ImagePrompts((FACE,), ((225, 130, 1),)),
+                              refiner=r).detect(astronaut)
     assert out[0].box == FACE and out[0].label == "object"
     for d in out:
         assert d.mask is None or (d.mask.shape == (512, 512) and d.mask.dtype == bool)
@@ -184,3 +189,151 @@ def test_sam_follows_the_pickle_policy(ckpt, tmp_path, monkeypatch):
         {"name": "tiny_sam", "file": "tiny_sam.pth", "task": "sam", "format": "torch-weights", "sha256": digest}]}))
     monkeypatch.setenv("AUTOFIX_MANIFEST", str(manifest))
     assert sam_mod.SamRefiner(ckpt, builder=build_tiny_sam).name == "sam:tiny_sam.pth"
+
+
+# ---------------------------------------------------------------- issue 14: a click without a box
+
+H, W = 120, 160
+CLICK = (100.0, 60.0)
+
+
+def _candidates() -> tuple[np.ndarray, np.ndarray]:
+    """SAM-shaped multimask output for one click: (3, H, W) bool masks and (3,) predicted IoUs.
+    0: the whole image (SAM's "everything" candidate, highest score), 1: a 30x40 object
+    containing the click, 2: a bigger blob elsewhere that misses it."""
+    masks = np.zeros((3, H, W), bool)
+    masks[0] = True
+    masks[1, 45:75, 80:120] = True
+    masks[2, 10:60, 10:70] = True
+    return masks, np.array([0.98, 0.81, 0.93], np.float32)
+
+
+def test_choose_mask_keeps_the_object_under_the_click():
+    from autofix.detect.refine import choose_mask, mask_problem
+
+    masks, scores = _candidates()
+    assert choose_mask(masks, scores, [CLICK], [1]) == (1, "")
+    # a box bounds the object: plain highest predicted IoU among non-empty masks
+    assert choose_mask(masks, scores, [CLICK], [1], box=(0, 0, W, H))[0] == 0
+    # negative clicks do not disqualify; every positive click must be inside
+    assert choose_mask(masks, scores, [CLICK, (20.0, 20.0)], [1, 0]) == (1, "")
+    idx, why = choose_mask(masks, scores, [CLICK, (20.0, 20.0)], [1, 1])
+    assert idx is None
+    assert why == ("candidate 0 covers 100% of the image; candidate 1 misses the click at 20,20; "
+                   "candidate 2 misses the click at 100,60")
+    # the best-scoring plausible one wins when several are plausible
+    masks[2, 40:80, 70:130] = True  # now also holds the click, 12% of the image
+    assert choose_mask(masks, scores, [CLICK], [1]) == (2, "")
+    assert mask_problem(np.zeros((H, W), bool), [CLICK], [1]) == "empty"
+    half = np.zeros((H, W), bool)
+    half[:, :81] = True  # 50.6%: just over half
+    half[60, 100] = True
+    assert mask_problem(half, [CLICK], [1]) == "covers 51% of the image"
+
+
+def test_nothing_plausible_is_an_empty_mask():
+    from autofix.detect.refine import choose_mask
+
+    masks, scores = _candidates()
+    masks[1] = False
+    masks[1, 0:10, 0:10] = True  # the object candidate misses the click too
+    idx, why = choose_mask(masks, scores, [CLICK], [1])
+    assert idx is None and why.startswith("candidate 0 covers 100% of the image; candidate 1 misses the click")
+
+
+class _StubPredictor:
+    """Stands in for SamPredictor with fixed, real-shaped outputs (a prompt without mask_input:
+    ``first`` as 3 candidates with 256x256 low-res logits; with mask_input: the single refined
+    mask ``second``) and records the calls."""
+
+    def __init__(self, second: np.ndarray, first: np.ndarray | None = None) -> None:
+        self.calls: list[dict] = []
+        self.first = _candidates()[0] if first is None else first
+        self.second = second
+
+    def set_image(self, image, image_format="RGB"):
+        pass
+
+    def predict(self, **kw):
+        self.calls.append(kw)
+        if kw.get("mask_input") is None:
+            logits = np.stack([np.full((256, 256), float(i)) for i in range(3)]).astype(np.float32)
+            return self.first, _candidates()[1], logits
+        return self.second[None], np.array([0.9], np.float32), np.zeros((1, 256, 256), np.float32)
+
+
+def test_click_refine_passes_the_chosen_logits_back(ckpt):
+    r = sam_mod.SamRefiner(ckpt, builder=build_tiny_sam)
+    image = np.zeros((H, W, 3), np.uint8)
+    refined = np.zeros((H, W), bool)
+    refined[40:80, 75:125] = True
+    r.predictor = _StubPredictor(refined)
+    mask, score = r.refine(image, points=[CLICK], labels=[1])
+    first, second = r.predictor.calls
+    assert first["multimask_output"] is True and first["box"] is None
+    assert second["multimask_output"] is False and second["mask_input"].shape == (1, 256, 256)
+    assert (second["mask_input"] == 1.0).all()  # candidate 1's logits
+    np.testing.assert_array_equal(mask, refined)
+    assert score == pytest.approx(0.9)
+    # a second pass that grows to the whole image is not taken: candidate 1 stays
+    r.predictor = _StubPredictor(np.ones((H, W), bool))
+    r._image_key = None
+    mask, score = r.refine(image, points=[CLICK], labels=[1])
+    np.testing.assert_array_equal(mask, _candidates()[0][1])
+    assert score == pytest.approx(0.81)
+
+
+def test_click_with_no_plausible_candidate_fails_that_prompt(ckpt):
+    r = sam_mod.SamRefiner(ckpt, builder=build_tiny_sam)
+    image = np.zeros((H, W, 3), np.uint8)
+    masks = _candidates()[0]
+    masks[1] = False
+    masks[1, :5, :5] = True  # the object candidate misses the click
+    r.predictor = _StubPredictor(np.ones((H, W), bool), first=masks)
+    mask, score = r.refine(image, points=[CLICK], labels=[1])
+    assert not mask.any() and score == 0.0 and "candidate 1 misses the click" in r.why_empty()
+    assert len(r.predictor.calls) == 1  # no second pass without a plausible first one
+    det = DETECTORS.build("prompt", DetectorConfig(backend="prompt"), prompts=ImagePrompts((), ((*CLICK, 1),)),
+                          refiner=r, where="in/x.png")
+    with pytest.raises(PromptError) as err:
+        det.detect(image)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("in/x.png: point 100,60: sam:tiny_sam.pth found no object under the click")
+    assert "candidate 0 covers 100% of the image" in msg and "give a box around the object" in msg
+
+
+def test_remove_with_a_click_through_the_cli_never_repaints_the_whole_image(ckpt, tmp_path):
+    """``autofix remove --point`` through the tiny SAM checkpoint (built from segment-anything's
+    own modules; its random weights cannot segment, and real SAM weights are not available
+    offline): either a plausible mask is repainted (containing the click, at most half the
+    picture) or that prompt fails with one line — never the whole image "repainted"."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from autofix.photos import photo_path
+
+    code = (
+        "import sys, segment_anything; sys.path.insert(0, sys.argv[1]);"
+        "from vision_tiny import build_tiny_sam; from autofix.detect import sam;"
+        "sam.SAM_TYPES[64] = 'vit_b';"  # the tiny model's encoder width, built by the test's builder
+        "segment_anything.sam_model_registry['vit_b'] = lambda checkpoint=None: build_tiny_sam();"
+        "from autofix.cli.main import main; sys.exit(main(sys.argv[2:]))")
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), "remove", str(photo_path("bus")),
+                          "--point", "440,700", "--sam-model", str(ckpt), "-o", str(out), "--format", "png",
+                          "--no-report", "-q"], capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "AUTOFIX_ALLOW_PICKLE": "1"})
+    side = out / "bus.png.autofix.json"
+    if res.returncode == 0:
+        (region,) = json.loads(side.read_text())["stages"][0]["regions"]
+        assert region["mask_pixels"] <= 0.5 * 810 * 1080, region
+        x0, y0, x1, y1 = region["box"]
+        assert x0 <= 440 < x1 and y0 <= 700 < y1
+    else:
+        assert res.returncode == 3, res.stderr
+        errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "bus.jpg: point 440,700: sam:tiny_sam.pth found no object under the click" \
+            in errors[0], res.stderr
+        assert not side.exists() and not (out / "bus.png").exists()

@@ -13,7 +13,16 @@ model type is taken from the checkpoint itself (encoder width 768/1024/1280 → 
 Unlike peers that AND the mask with the detection box (cutting off fingers and hair),
 the mask may grow past the box by ``margin`` × the box's width/height on each side;
 anything beyond that is clipped. With several candidate masks (``multimask``) the one
-with the highest predicted IoU wins. The image embedding (the slow part: ~15 s for
+with the highest predicted IoU wins.
+
+A click without a box is SAM's ambiguous prompt: as segment-anything's predictor recommends,
+it always asks for the 3 candidates (sub-part, part, whole object) and keeps the best by
+predicted IoU — but only among plausible ones (:func:`autofix.detect.refine.choose_mask`: the
+mask contains every positive click and covers at most half the image; SAM's "everything"
+candidate does not). The chosen candidate's low-resolution logits are then fed back as
+``mask_input`` for one single-mask pass, as SAM's notebooks refine a prediction; that result
+replaces it when it is plausible too. With no plausible candidate the refiner returns an empty
+mask and the prompt detector fails that prompt with one line. The image embedding (the slow part: ~15 s for
 vit_b on 2 CPU cores) is computed once per image and reused for every prompt on it.
 """
 
@@ -122,6 +131,11 @@ class SamRefiner:
         self.name = f"sam:{self.path.name}"
         self._image_key: str | None = None
         self._lock = threading.Lock()
+        self._last = threading.local()
+
+    def why_empty(self) -> str:
+        """Why this thread's last click-only :meth:`refine` returned an empty mask ("" if it did not)."""
+        return getattr(self._last, "why", "")
 
     def refine(
         self,
@@ -133,24 +147,37 @@ class SamRefiner:
         """Mask of the object at ``box`` and/or ``points`` (labels 1 = object, 0 = not).
 
         Returns ``(mask, score)``: an ``(H, W)`` bool array and SAM's predicted IoU of it.
+        Click-only prompts follow :func:`~autofix.detect.refine.choose_mask` (see the module
+        docstring); with no plausible candidate the mask is empty and the score 0.
         """
+        from .refine import choose_mask
+
         image = check_image(image)
         pts, lbl = _point_arrays(points, labels)
         if box is None and pts is None:
             raise ValueError("SAM needs a box or at least one point")
+        click_only = box is None
+        self._last.why = ""
         with self._lock:
             self._set_image(image)
-            masks, scores, _ = self.predictor.predict(
+            masks, scores, logits = self.predictor.predict(
                 point_coords=pts,
                 point_labels=lbl,
                 box=None if box is None else np.asarray(box, dtype=np.float32),
-                multimask_output=self.multimask,
+                multimask_output=self.multimask or click_only,
             )
-        best = int(np.argmax(scores))
-        mask = np.asarray(masks[best], dtype=bool)
-        if box is not None:
-            mask = clip_to_margin(mask, box, self.margin)
-        return mask, float(scores[best])
+            if not click_only:
+                best = int(np.argmax(scores))
+                return clip_to_margin(np.asarray(masks[best], dtype=bool), box, self.margin), float(scores[best])
+            best, self._last.why = choose_mask(masks, scores, pts, lbl)
+            if best is None:
+                return np.zeros(image.shape[:2], dtype=bool), 0.0
+            mask, score = np.asarray(masks[best], dtype=bool), float(scores[best])
+            again, again_scores, _ = self.predictor.predict(
+                point_coords=pts, point_labels=lbl, mask_input=logits[best][None], multimask_output=False)
+            if choose_mask(again, again_scores, pts, lbl)[0] is not None:
+                mask, score = np.asarray(again[0], dtype=bool), float(again_scores[0])
+        return mask, score
 
     def _set_image(self, image: np.ndarray) -> None:
         key = hashlib.sha1(np.ascontiguousarray(image).data).hexdigest() + str(image.shape)

@@ -266,7 +266,9 @@ class PromptDetector:
     Each prompt group becomes one detection with score 1.0: its box is the (clipped) user
     box, or for click-only prompts the bounding box of the refined mask; its mask is the
     refiner's (``None`` without a refiner, i.e. the box itself). Click-only prompts need a
-    refiner. ``where`` (e.g. the image's file name) prefixes validation errors.
+    refiner, and fail with one :class:`PromptError` line when its mask is empty, misses a
+    positive click or covers more than half the image
+    (:func:`autofix.detect.refine.mask_problem`): nothing is repainted for them. ``where`` (e.g. the image's file name) prefixes validation errors.
     """
 
     def __init__(
@@ -303,6 +305,19 @@ class PromptDetector:
             coords = [(x, y) for x, y, _ in pts] or None
             labels = [lab for _, _, lab in pts] or None
             mask, _ = self.refiner.refine(image, box=box, points=coords, labels=labels)
+            if box is None:  # a click names one object: never (nearly) the whole image, never nothing
+                from .refine import MAX_CLICK_COVER, mask_problem
+
+                why = mask_problem(mask, coords, labels)
+                if why:
+                    pre = f"{self.where}: " if self.where else ""
+                    clicks = " ".join(f"{x:g},{y:g}" for x, y, lab in pts if lab == 1)
+                    detail = (getattr(self.refiner, "why_empty", lambda: "")() or "its mask came out empty"
+                              if why == "empty" else f"its mask {why}")
+                    raise PromptError(
+                        f"{pre}point {clicks}: {self.refiner.name} found no object under the click ({detail}; "
+                        f"a click needs a mask that contains it and covers at most {MAX_CLICK_COVER:.0%} of the "
+                        "image), so nothing was repainted for it: give a box around the object as well")
             mask = mask if mask.any() else None
         if box is None:
             if mask is None:

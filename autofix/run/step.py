@@ -165,10 +165,16 @@ def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list
         if plan.keep_candidates and not blocked:
             plan.kept.append(_kept(i, region, out, candidates, scored))
         keep = choice is not None and choice.index is not None
+        unchanged = False
         if keep:
             out = image.copy() if out is image else out  # one copy per stage, regions pasted in place
+            x0, y0, x1, y1 = region.crop.box
+            before = out[y0:y1, x0:x1].copy()
             paste_crop_into(out, candidates[choice.index], region.soft_mask, region.crop)
-        reason = f"not repainted: {blocked}" if blocked else ("" if keep else choice.reason)
+            unchanged = not np.any(out[y0:y1, x0:x1] != before)  # changed no pixel: not "repainted"
+            keep = not unchanged
+        reason = (f"not repainted: {blocked}" if blocked else "not repainted: the repaint changed no pixels"
+                  if unchanged else ("" if keep else choice.reason))
         rec = RegionRecord.of(region, plan.stage, repainted=keep, reason=reason, seed=job.seed,
                               choice=choice, info=result.info, prompt=job.prompt, negative_prompt=job.negative_prompt,
                               settings=settings)
