@@ -121,7 +121,8 @@ class CropConfig(_Strict):
         "keep", description="a window larger than its bucket: keep its detail (process at the bucket's "
         "aspect scaled up, long side <= max_side) or downscale it to the bucket")
     max_side: Annotated[int, Field(ge=64, le=4096, multiple_of=64)] | None = Field(
-        None, description="longest processing side for large windows (default 2 x resolution)")
+        None, description="longest processing side for large windows and guide_size upscaling "
+        "(Impact-Pack's max_size; default 2 x resolution)")
     area: CropArea = Field(
         "masked", description="inpaint area: masked = only-masked crops (default); whole = the whole picture, "
         "resized to whole_size (A1111 'Whole picture'); only masked pixels are composited either way")
@@ -138,9 +139,10 @@ class CropConfig(_Strict):
         "factor around its centre, shifted inside the image (Impact-Pack's crop_factor, 3.0 in FaceDetailer); "
         "replaces padding when set (default: unset, padding applies)")
     guide_size: Annotated[int, Field(ge=8, le=8192)] | None = Field(
-        None, description="skip regions already large enough: a region whose detection box's shorter side "
-        "is at least this many pixels is not repainted unless force_inpaint (Impact-Pack's guide_size, "
-        "512 there; default: unset, every region is repainted)")
+        None, description="Impact-Pack's guide_size (512 there; default: unset, crops are sized by resolution "
+        "and buckets): generative inpainters process a smaller region's crop upscaled so the detection box's "
+        "shorter side becomes about this many pixels (crop longer side <= max_side); a region whose shorter "
+        "side is already at least this is not repainted unless force_inpaint")
     force_inpaint: bool = Field(False, description="repaint regions at or above guide_size anyway")
 
 

@@ -82,3 +82,79 @@ def test_guide_size_skips_large_regions_unless_forced(tmp_path):
     small = _cli(*base, "-o", str(tmp_path / "small"), "--set", "stages.*.crop.guide_size=2000")
     (region,) = json.loads((tmp_path / "small" / "a.png.autofix.json").read_text())["stages"][0]["regions"]
     assert small.returncode == 0 and region["repainted"]
+
+
+def test_guide_window_scales_the_detections_shorter_side_to_guide_size():
+    from autofix.plan.crop import guide_window
+    from autofix.types import CropWindow
+
+    window = CropWindow((100, 100, 300, 340), (448, 576))  # 200x240 box
+    det = (150, 150, 230, 250)  # 80x100: shorter side 80
+    assert guide_window(window, det, 256, 1024) == CropWindow((100, 100, 300, 340), (640, 768))  # x3.2
+    # x6.4 would make the long side 1536: capped at 1024 -> x4.2667, 853.3 rounds to 856
+    assert guide_window(window, det, 512, 1024) == CropWindow((100, 100, 300, 340), (856, 1024))
+    assert guide_window(window, det, 80, 1024) == window  # already large enough (skipped unless forced)
+    assert guide_window(window, det, 256, 192) == window  # the cap would shrink it: planned size kept
+
+
+def test_guide_size_through_the_planner_and_step():
+    from autofix.run.step import _guided
+
+    dets = [Detection((100, 100, 164, 164), 0.9, "face")]  # 64x64
+    box_mask = ("stages.*.mask.blur=0", "stages.*.mask.dilate=0", "stages.*.mask.shape=box")
+    plain = _stage(*box_mask)
+    (region,), _ = plan_stage(dets, (800, 1000), plain)
+    assert region.crop.box == (68, 68, 196, 196) and region.crop.size == (512, 512)  # padding 32, the 512 bucket
+    assert _guided(plain, region) is region  # guide_size unset: nothing changes
+    got = {}
+    for guide, extra in ((160, ()), (400, ()), (400, ("stages.*.crop.max_side=640",)), (64, ())):
+        stage = _stage(*box_mask, f"stages.*.crop.guide_size={guide}", *extra)
+        (planned,), _ = plan_stage(dets, (800, 1000), stage)
+        guided = _guided(stage, planned)
+        assert guided.crop.box == (68, 68, 196, 196)
+        got[(guide, extra)] = guided.crop.size
+        if guided is not planned:
+            assert guided.notes[-1].startswith(f"guide_size {guide}: processed at {guided.crop.size[0]}x")
+    assert got == {(160, ()): (320, 320),  # 64 px -> 160: x2.5 of the 128 px window
+                   (400, ()): (800, 800),  # x6.25, under the default cap 2 x 512
+                   (400, ("stages.*.crop.max_side=640",)): (640, 640),  # capped
+                   (64, ()): (512, 512)}  # at guide_size: skipped unless forced, size as planned
+
+
+def test_guide_size_upscales_through_the_cli(tmp_path):
+    """A real run with the tiny SD inpainting model: the sidecar's processing size is the crop
+    box scaled so the detection's shorter side reaches guide_size (capped by max_side)."""
+    import math
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    pytest.importorskip("diffusers")
+    from sd_tiny import make_tiny_models
+
+    model = make_tiny_models(tmp_path / "m", ("sd15-inpainting",))["sd15-inpainting"]
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo_array("astronaut")).save(src / "a.png")
+    base = ("fix", str(src), "--preset", "faces", "--model", str(model.single_file), "--model-config",
+            str(model.config_dir), "--steps", "2", "--strength", "0.5", "--resolution", "128", "-q", "--no-report")
+    sizes = {}
+    for name, extra in (("plain", ()), ("guided", ("--guide-size", "160", "--set", "stages.*.crop.max_side=512"))):
+        res = _cli(*base, "-o", str(tmp_path / name), *extra)
+        assert res.returncode == 0, res.stderr
+        (region,) = json.loads((tmp_path / name / "a.png.autofix.json").read_text())["stages"][0]["regions"]
+        assert region["repainted"]
+        sizes[name] = region
+    plain, guided = sizes["plain"], sizes["guided"]
+    x0, y0, x1, y1 = guided["box"]
+    short = min(x1 - x0, y1 - y0)
+    assert short < 160
+    cx0, cy0, cx1, cy1 = guided["crop"]["box"]
+    scale = min(160 / short, 512 / max(cx1 - cx0, cy1 - cy0))
+
+    def r8(v):
+        return max(8, int(math.floor(v / 8 + 0.5)) * 8)
+
+    assert guided["crop"]["size"] == [r8((cx1 - cx0) * scale), r8((cy1 - cy0) * scale)]
+    assert plain["crop"]["box"] == guided["crop"]["box"] and plain["crop"]["size"] != guided["crop"]["size"]
+    assert max(plain["crop"]["size"]) <= 256 and min(guided["crop"]["size"]) > 256
+    assert any(n.startswith("guide_size 160: processed at") for n in guided["notes"])

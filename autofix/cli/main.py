@@ -21,7 +21,7 @@ _STAGE_FLAGS = {  # flag dest -> dotted key under every stage
     "candidates": "inpaint.candidates", "scheduler": "inpaint.scheduler", "masked_content": "inpaint.masked_content",
     "confidence": "filters.confidence", "top_k": "filters.top_k", "padding": "crop.padding",
     "resolution": "crop.resolution", "dilate": "mask.dilate", "blur": "mask.blur",
-    "inpaint_area": "crop.area", "resize_mode": "crop.resize_mode",
+    "inpaint_area": "crop.area", "resize_mode": "crop.resize_mode", "guide_size": "crop.guide_size",
 }
 
 
@@ -102,6 +102,10 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str, run: bool 
                    help="context around each region's crop, px (default: 32; remove 48)")
     r.add_argument("--resolution", type=int, metavar="PX",
                    help="processing size of a crop, multiple of 8, 64-2048 (default: 512)")
+    r.add_argument("--guide-size", type=int, metavar="PX",
+                   help="Impact-Pack's guide_size: diffusion crops are upscaled so a region's detection box's "
+                   "shorter side becomes about PX (longer crop side <= crop.max_side, default 2 x resolution); "
+                   "regions already that large are skipped unless crop.force_inpaint (default: unset)")
     r.add_argument("--dilate", type=int, metavar="PX", help="grow (or, negative, shrink) masks, px "
                    "(default: 4 hands, 8 faces, 6 remove)")
     r.add_argument("--blur", type=int, metavar="PX", help="feather mask edges, px (default: 8; remove 4)")

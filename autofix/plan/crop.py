@@ -256,6 +256,33 @@ def _bucket_size(bucket: tuple[int, int], window_wh: tuple[int, int], resolution
     return (long_, short) if bw >= bh else (short, long_)
 
 
+def guide_window(window: CropWindow, detection_box: tuple[float, float, float, float], guide_size: int,
+                 max_side: int) -> CropWindow:
+    """``window`` processed so the detection's shorter side becomes about ``guide_size`` px
+    (Impact-Pack's ``guide_size`` with ``guide_size_for: bbox``: its detailer upscales the crop
+    by ``guide_size / min(bbox_w, bbox_h)`` and caps the crop's longer side at ``max_size``).
+
+    The window's box (its context, already grown to a bucket's aspect) is kept; its processing
+    size becomes the box's ``(w, h)`` times ``guide_size / min(detection w, h)``, each side
+    rounded to a multiple of 8 (halves up, at least :data:`MIN_SIDE`), with the scale lowered
+    so the longer side is at most ``max_side``. A detection already at least ``guide_size`` on
+    its shorter side (skipped unless ``force_inpaint``), or one whose capped scale would not
+    enlarge the window (<= 1), keeps ``window`` as planned.
+    """
+    bw = float(detection_box[2]) - float(detection_box[0])
+    bh = float(detection_box[3]) - float(detection_box[1])
+    short = min(bw, bh)
+    if short <= 0 or short >= guide_size:
+        return window
+    x0, y0, x1, y1 = window.box
+    ww, wh = x1 - x0, y1 - y0
+    scale = min(guide_size / short, max_side / max(ww, wh))
+    if scale <= 1.0:
+        return window
+    size = (min(max_side, max(MIN_SIDE, _round8(ww * scale))), min(max_side, max(MIN_SIDE, _round8(wh * scale))))
+    return CropWindow(box=window.box, size=size)
+
+
 def native_window(window: CropWindow) -> CropWindow:
     """``window`` processed at its own pixel size (classical inpainters: no resize at all)."""
     x0, y0, x1, y1 = window.box

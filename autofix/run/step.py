@@ -19,7 +19,8 @@ import numpy as np
 
 from ..config import StageConfig
 from ..io.metadata import GenerationInfo
-from ..plan.crop import WholeFrame, crop_window, fill_canvas, native_window, unfill_canvas, whole_frame
+from ..plan.crop import (WholeFrame, crop_window, fill_canvas, guide_window, native_window, unfill_canvas,
+                         whole_frame)
 from ..plan.masks import mask_bbox
 from ..types import InpaintJob, InpaintResult, PlannedRegion
 from .backends import Backends
@@ -99,6 +100,9 @@ def prepare(backends: Backends, index: int, stage: StageConfig, image: np.ndarra
 
         prompts_ = region_prompts(stage.inpaint, regions, info)
         plan.skipped = _large_enough(stage, regions)
+        if not native and stage.crop.guide_size is not None:
+            regions = [_guided(stage, r) for r in regions]
+            plan.regions = regions
         frame = _canvas_frame(stage, image) if not native else None
         for i, (r, p) in enumerate(zip(regions, prompts_)):
             if i in plan.skipped:
@@ -219,7 +223,8 @@ def _scored(stage: StageConfig, image: np.ndarray, region: PlannedRegion, candid
 
 def _large_enough(stage: StageConfig, regions: list[PlannedRegion]) -> dict[int, str]:
     """Regions ``crop.guide_size`` skips: detection box's shorter side >= guide_size (Impact-Pack's
-    "already large enough"), unless ``crop.force_inpaint``."""
+    "already large enough"), unless ``crop.force_inpaint``. Smaller ones are upscaled to it
+    (:func:`_guided`)."""
     c = stage.crop
     if c.guide_size is None or c.force_inpaint:
         return {}
@@ -231,6 +236,27 @@ def _large_enough(stage: StageConfig, regions: list[PlannedRegion]) -> dict[int,
             out[i] = (f"not repainted: already large enough (shorter side {short:.0f} px >= guide_size "
                       f"{c.guide_size}; set crop.force_inpaint to repaint it)")
     return out
+
+
+def _guided(stage: StageConfig, region: PlannedRegion) -> PlannedRegion:
+    """``region`` with ``crop.guide_size``'s processing size (:func:`~autofix.plan.crop.guide_window`:
+    the detection box's shorter side scaled to about guide_size, longer crop side at most
+    ``crop.max_side``, default 2 x resolution), noted; unchanged when it would not enlarge it."""
+    from dataclasses import replace
+
+    c = stage.crop
+    if c.guide_size is None or c.area == "whole":
+        return region
+    cap = c.max_side or 2 * c.resolution
+    crop = guide_window(region.crop, region.box, c.guide_size, cap)
+    if crop == region.crop:
+        return region
+    x0, y0, x1, y1 = region.box
+    short = min(x1 - x0, y1 - y0)
+    scale = crop.size[0] / (crop.box[2] - crop.box[0])
+    note = (f"guide_size {c.guide_size}: processed at {crop.size[0]}x{crop.size[1]} (detection's shorter side "
+            f"{short:.0f} px -> {short * scale:.0f} px{', capped by max_side ' + str(cap) if max(crop.size) >= cap else ''})")
+    return replace(region, crop=crop, notes=tuple(region.notes) + (note,))
 
 
 def _canvas_frame(stage: StageConfig, image: np.ndarray) -> WholeFrame | None:
