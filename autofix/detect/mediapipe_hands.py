@@ -45,9 +45,10 @@ which is the safe side for a repaint mask.
 MediaPipe's wrist landmark is the wrist joint, which can sit 30-45 px inside a visible
 cuff line on a ~200 px hand; the planner's ``wrist_extension`` covers that.
 
-``score`` is the handedness confidence (left/right classification, ≥ 0.5), as the
-MediaPipe solution reported it. Presence is gated before (palm detection ≥ 0.2, landmark
-presence ≥ 0.5).
+``score`` is the landmark model's hand-presence score (gated at ≥ 0.5; palm detection
+≥ 0.2 before it), not the handedness confidence MediaPipe's solution reports (left/right
+classification, always ≥ 0.5 and blind to how hand-like the crop is): the never-worse
+guard multiplies it with the landmarks' plausibility (:mod:`autofix.detect.hand_score`).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class MediaPipeHands(LiteRTDetector):
     ``detect`` returns :class:`~autofix.types.Detection` records: ``box`` float pixels
     clipped to the image; ``landmarks`` a ``(21, 2)`` float32 array of ``(x, y)`` pixels
     in MediaPipe order (0 = wrist, 9 = middle-finger MCP), possibly slightly outside the
-    image; ``score`` the handedness confidence.
+    image; ``score`` the landmark model's hand presence.
     """
 
     name = "mediapipe_hands"
@@ -266,16 +267,16 @@ class MediaPipeHands(LiteRTDetector):
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
         skip = [(b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0) for b in (d.box for d in known or [])]
         out = []
-        for pts, handedness in self._hands(crop, skip):
+        for pts, presence in self._hands(crop, skip):
             if _cut_by_inner_edge(pts, window, image.shape[1], image.shape[0]):
                 continue
-            det = self._convert(pts + (x0, y0), handedness, image.shape[1], image.shape[0])
+            det = self._convert(pts + (x0, y0), presence, image.shape[1], image.shape[0])
             if det is not None:
                 out.append(det)
         return out
 
     def _hands(self, image: np.ndarray, skip: Any = ()) -> list[tuple[np.ndarray, float]]:
-        """``(21, 2)`` landmark pixels and handedness confidence of each hand in ``image``;
+        """``(21, 2)`` landmark pixels and hand presence of each hand in ``image``;
         palms whose centre lies in a ``skip`` box are left out."""
         from .blaze import PALM_FULL, detect_ssd, roi_iou, rotated_roi
 
@@ -296,23 +297,23 @@ class MediaPipeHands(LiteRTDetector):
         return out
 
     def _landmarks(self, image: np.ndarray, roi: Any) -> tuple[np.ndarray, float] | None:
-        """The landmark model on one rotated region: ``(21, 2)`` pixels and handedness
-        confidence, or ``None`` when hand presence is under ``MIN_PRESENCE``."""
+        """The landmark model on one rotated region: ``(21, 2)`` pixels and the hand-presence
+        score, or ``None`` when it is under ``MIN_PRESENCE``."""
         from .blaze import project_landmarks
         from .litert import roi_tensor
 
         landmark_model = self._model("hand_landmark_full")
         tensor, _, roi = roi_tensor(image, roi, landmark_model.input_size, border_zero=False)
-        marks, presence, handedness = landmark_model.run(tensor)[:3]
-        if float(presence.reshape(-1)[0]) < MIN_PRESENCE:
+        marks, presence = landmark_model.run(tensor)[:2]
+        score = float(presence.reshape(-1)[0])
+        if score < MIN_PRESENCE:
             return None
         size = np.array(landmark_model.input_size, np.float64)
         pts = project_landmarks(marks.reshape(21, 3)[:, :2].astype(np.float64) / size, roi)
-        left = float(handedness.reshape(-1)[0])
-        return pts, max(left, 1.0 - left)
+        return pts, score
 
     def _convert(self, pts: np.ndarray, score: float, width: int, height: int) -> Detection | None:
-        """Landmark pixels ``(21, 2)`` + handedness score → :class:`Detection`."""
+        """Landmark pixels ``(21, 2)`` + presence score → :class:`Detection`."""
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         grow = self.margin * float(max(hi - lo))
         box = clip_box((lo[0] - grow, lo[1] - grow, hi[0] + grow, hi[1] + grow), width, height)

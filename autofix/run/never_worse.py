@@ -4,6 +4,11 @@ With more than one candidate per region, each candidate crop (and the original c
 scored by re-running the stage's detector on it. The best candidate is kept only if it
 scores at least as well as the original; otherwise the original pixels stay and the
 sidecar records why. Peers re-inpaint good hands and make some worse; we don't.
+
+A hand scores its presence × the plausibility of its 21 landmarks
+(:func:`~autofix.detect.hand_score.hand_plausibility`: bone lengths, joint angles,
+crossing/collapsed fingers, palm shape), so a candidate whose hand the landmark model still
+finds but fits a warped skeleton to loses to the original (:func:`weighted_score`).
 """
 
 from __future__ import annotations
@@ -13,44 +18,68 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detect.base import Detector
-from ..types import Detection
+from ..detect.hand_score import hand_plausibility
+from ..types import Box, Detection
 
-#: Finger chains in MediaPipe's 21-point hand order (wrist = 0).
-_FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+__all__ = ["Choice", "choose", "crop_score", "hand_plausibility", "weighted_score"]
 
-
-def hand_plausibility(landmarks: np.ndarray | None) -> float:
-    """A 0–1 plausibility of a 21-point hand: every finger has non-degenerate bones of
-    similar scale (no finger longer than 2.5× or shorter than 0.25× the palm length).
-    Returns 0.5 when landmarks are missing (box-only detectors): no evidence either way."""
-    if landmarks is None or len(landmarks) != 21:
-        return 0.5
-    palm = float(np.linalg.norm(landmarks[9] - landmarks[0]))
-    if palm <= 1e-6:
-        return 0.0
-    ok = 0
-    for chain in _FINGERS:
-        pts = landmarks[list(chain)]
-        length = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
-        ok += 0.25 * palm <= length <= 2.5 * palm
-    return ok / len(_FINGERS)
+#: Face meshes (MediaPipe's 468 points, 478 with irises) are scored by their plausibility.
+FACE_MESH_POINTS = (468, 478)
 
 
-def crop_score(detector: Detector, crop: np.ndarray, label: str) -> float:
-    """Score of the best ``label`` detection in ``crop`` (``(h, w, 3)`` uint8); 0 if none.
-    Hands are weighted by :func:`hand_plausibility`."""
+def crop_score(detector: Detector, crop: np.ndarray, label: str, box: Box | None = None) -> float:
+    """Score of the ``label`` detection in ``crop`` (``(h, w, 3)`` uint8); 0 if none.
+
+    With ``box`` (the region's box in crop pixels) the detection overlapping it most (IoU
+    > ``MIN_BOX_IOU``) is scored, so another hand or face in the window does not stand in
+    for the repainted one; without it, the best of all. See :func:`weighted_score`."""
     best = 0.0
+    best_iou = MIN_BOX_IOU
     for det in detector.detect(crop):
         if det.label != label:
             continue
-        best = max(best, _weighted(det))
+        if box is None:
+            best = max(best, weighted_score(det))
+            continue
+        iou = _iou(det.box, box)
+        if iou > best_iou:
+            best, best_iou = weighted_score(det), iou
     return best
 
 
-def _weighted(det: Detection) -> float:
+#: With a region box, a detection must overlap it by more than this IoU to count.
+MIN_BOX_IOU = 0.1
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def weighted_score(det: Detection) -> float:
+    """The score best-of-N compares: for a hand, the detector's score (MediaPipe: the
+    landmark model's hand presence) × :func:`~autofix.detect.hand_score.hand_plausibility`
+    of its 21 landmarks; for a face with a 468/478-point mesh, the score ×
+    ``face_plausibility`` of the mesh (:mod:`autofix.detect.face_score`, when present);
+    otherwise the detector's score."""
     if det.label == "hand":
         return det.score * hand_plausibility(det.landmarks)
+    if det.label == "face" and det.landmarks is not None and len(det.landmarks) in FACE_MESH_POINTS:
+        face_plausibility = _face_plausibility()
+        if face_plausibility is not None:
+            return det.score * float(face_plausibility(det.landmarks))
     return det.score
+
+
+def _face_plausibility():
+    try:
+        from ..detect.face_score import face_plausibility
+    except ImportError:
+        return None
+    return face_plausibility
 
 
 @dataclass(frozen=True)
@@ -63,20 +92,23 @@ class Choice:
     reason: str
 
 
-def choose(detector: Detector | None, label: str, original: np.ndarray, candidates: tuple[np.ndarray, ...]) -> Choice:
+def choose(detector: Detector | None, label: str, original: np.ndarray, candidates: tuple[np.ndarray, ...],
+           box: Box | None = None) -> Choice:
     """Pick the best candidate, or keep the original if none scores at least as well —
     or if the detector finds the part in no candidate at all (no evidence of a fix).
 
     ``original`` and ``candidates`` are ``(h, w, 3)`` uint8 views of the same window
     (the executor passes the region's crop box at full resolution, candidates already
-    composited through the soft mask, so the detector sees them in context).
+    composited through the soft mask, so the detector sees them in context); ``box``, the
+    region's box in window pixels, makes the score that of the repainted part, not of
+    another one in the window (:func:`crop_score`).
     A single candidate is taken without scoring (nothing to choose between)."""
     if len(candidates) == 1:
         return Choice(0, float("nan"), (), "single candidate")
     if detector is None:
         return Choice(0, float("nan"), (), "no detector to score candidates: kept candidate 0")
-    base = crop_score(detector, original, label)
-    scores = tuple(crop_score(detector, c, label) for c in candidates)
+    base = crop_score(detector, original, label, box)
+    scores = tuple(crop_score(detector, c, label, box) for c in candidates)
     best = int(np.argmax(scores))
     if scores[best] <= 0.0:
         return Choice(None, base, scores, f"kept original: the detector finds no {label} in any candidate")
