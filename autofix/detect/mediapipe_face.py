@@ -13,14 +13,35 @@ so nothing is downloaded:
   about 5 m away. It finds smaller faces but does poorly on small images and on faces
   that fill the frame.
 
-The user's choice is respected; nothing switches models behind their back. One extra
-deterministic pass per model, each measured on the real test photos
-(tests/test_detect_mediapipe.py):
+The user's choice is respected; nothing switches models behind their back. On top of
+the whole-image pass, each step measured on the open photos (astronaut, camera,
+grace_hopper, zidane, bus + coffee and chelsea without people: 7 certain faces) and on
+the 1280×886 group photo ``insightface_t1`` (six faces of ~100-140 px, tilted, eyes
+closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
 
-* ``full`` also detects on the mirrored image and merges: without it the full-range
-  model misses Zidane's three-quarter profile in ``zidane.jpg`` (found at IoU 0.46 with
-  it). Mirroring the short-range model only added a false face on a cat photo, so it is
-  off there.
+* ``full``, whole image only: 6/7 open faces (misses Ancelotti's three-quarter profile
+  in ``zidane.jpg``), 4/6 in the group photo, no false face.
+* ``confirm`` (on for ``full``): candidates down to :data:`CONFIRM_FLOOR` are checked
+  with the shipped face-mesh model's face flag (its own "is this a face" output): a
+  candidate under ``min_confidence`` is kept only when the flag is ≥ :data:`RESCUE_FLAG`
+  (its score becomes the mean of both); the mesh region is retried upright when the
+  keypoints turn it off the face (:meth:`MediaPipeFace.face_mesh`). Gains Ancelotti
+  (0.33 → flag 0.99) and Monica in the group photo: 7/7 open, 5/6 group, no false face
+  (the false candidates of ``zidane.jpg``'s crowd and the coffee cup get flags ≤ 0.52).
+* ``zoom`` (on for ``full``), by need (:meth:`MediaPipeFace._needs_zoom`): on an image
+  whose longer side is ≥ :data:`ZOOM_MIN_SIDE` and where no face of ≥
+  :data:`ZOOM_SKIP_FACE` of that side was found (not a close-up portrait), the model also
+  runs on :func:`zoom_windows` (tiles of 0.6 × the longer side, ≥ 25 % overlap: 4 on a
+  1280×886 image). In the group photo the faces are ~15 px in the 192² input of the
+  whole image, ~25 px in a tile: 6/6; also the group photo at half size (640×443): 6/6
+  where the whole image finds 4.
+* The mirrored whole-image pass (``mirror``, the previous default for ``full``: it found
+  Ancelotti) adds nothing once ``confirm`` and ``zoom`` are on (7/7, 6/6 either way), so
+  it is off by default; mirroring the short-range model only added a false face on a
+  cat photo.
+* Pose landmarks (BlazePose nose/eyes/ears) as a face cue were measured and not kept:
+  the pose models cost 25-150 ms an image (10× a face pass), found no face the steps
+  above miss, and found neither Ancelotti nor the group photo's sixth person.
 * ``short`` runs on overlapping square windows (side = the shorter image side, stride
   half of it; a square image is one window). The model letterboxes the image into its
   square input, so on a wide photo the faces shrink below what the short-range model
@@ -28,10 +49,15 @@ deterministic pass per model, each measured on the real test photos
   windows both.
 
 Detections overlapping by IoU ≥ 0.3 (or mostly contained in a better one) are merged,
-keeping the highest score. Scores under 0.5 are dropped here: that is the floor MediaPipe's
-face graph applied (its solution API's ``min_detection_confidence`` never reached the
-graph), and lower floors only add false faces on the test photos (0.2: five on
-``zidane.jpg``, one on the coffee cup). The planner applies the user's threshold on top.
+keeping the highest score. Scores under 0.5 are dropped here unless the face mesh rescues
+them (above): that is the floor MediaPipe's face graph applied, and lower floors alone
+only add false faces on the test photos (0.2: five on ``zidane.jpg``, one on the coffee
+cup). The planner applies the user's threshold on top.
+
+With ``mesh=True`` (the registry's ``full`` detector) every face the mesh confirms
+carries the ``(468, 2)`` mesh as ``landmarks`` and its silhouette mask (forehead to the
+hairline, jaw and chin; :mod:`autofix.plan.face_masks`) as ``mask``; other faces keep
+the 6 BlazeFace keypoints and no mask.
 
 The image check and the window/merge helpers here are shared with
 :mod:`autofix.detect.mediapipe_hands`.
@@ -39,7 +65,9 @@ The image check and the window/merge helpers here are shared with
 
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -56,6 +84,19 @@ FACE_MODELS = {"short": 0, "full": 1}
 #: right ear tragion, left ear tragion (the subject's left/right). Mirroring swaps sides.
 _MIRROR_KEYPOINTS = [1, 0, 2, 3, 5, 4]
 Window = tuple[int, int, int, int]
+#: Mirror pass on the whole image, per model (see module docs).
+MIRROR = {"short": False, "full": False}
+#: Zoom tiles (``full``): only on images whose longer side is at least this, tiles of
+#: ``ZOOM_TILE`` × the longer side (see :func:`zoom_windows`).
+ZOOM_MIN_SIDE = 640
+ZOOM_SKIP_FACE = 0.15
+ZOOM_TILE = 0.6
+ZOOM_OVERLAP = 0.25
+#: With the face-mesh check: candidates down to this score are looked at, and kept only
+#: where the mesh's face flag is at least ``MIN_FACE_FLAG`` (MediaPipe's face-mesh floor).
+CONFIRM_FLOOR = 0.3
+MIN_FACE_FLAG = 0.5
+RESCUE_FLAG = 0.9
 
 
 def check_image(image: Any) -> np.ndarray:
@@ -82,6 +123,29 @@ def tile_windows(height: int, width: int, side: int) -> list[Window]:
         if out[-1] != length - side:
             out.append(length - side)
         return out
+
+    return [(x, y, x + side, y + side) for y in starts(height) for x in starts(width)]
+
+
+def zoom_windows(height: int, width: int, tile: float | None = None, min_side: int | None = None) -> list[Window]:
+    """Zoom tiles for the full-range model on a large image: none when the longer side is
+    under ``min_side`` (default :data:`ZOOM_MIN_SIDE`); else square tiles of side ``tile``
+    (default :data:`ZOOM_TILE`) × the longer side, capped to the shorter side, as few
+    per axis as cover it with at least :data:`ZOOM_OVERLAP` of a tile shared between
+    neighbours (a face cut by one tile's edge is whole in the next), spread evenly with
+    the first and last flush with the image's edges."""
+    tile = ZOOM_TILE if tile is None else tile
+    min_side = ZOOM_MIN_SIDE if min_side is None else min_side
+    longer = max(height, width)
+    if longer < min_side:
+        return []
+    side = min(int(math.ceil(tile * longer)), height, width)
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        count = int(math.ceil((length - side) / (side * (1.0 - ZOOM_OVERLAP)))) + 1
+        return [int(round(i * (length - side) / (count - 1))) for i in range(count)]
 
     return [(x, y, x + side, y + side) for y in starts(height) for x in starts(width)]
 
@@ -176,20 +240,34 @@ MediaPipeSolution = LiteRTDetector
 
 
 class MediaPipeFace(LiteRTDetector):
-    """Face detector on MediaPipe's BlazeFace models.
+    """Face detector on MediaPipe's BlazeFace models, with the face mesh as a check.
 
     Args:
         model: ``"short"`` (close-up faces) or ``"full"`` (faces up to ~5 m).
         label: label given to every detection.
-        min_confidence: the internal detection floor (kept low on purpose).
-        mirror: also detect on the mirrored image and merge; ``None`` → on for ``full``
-            only (see module docs).
+        min_confidence: the detection floor (MediaPipe's 0.5).
+        mirror: also detect on the mirrored whole image and merge; ``None`` → :data:`MIRROR`
+            of the model (see module docs).
+        zoom: on a large image (longer side ≥ :data:`ZOOM_MIN_SIDE`) also detect on zoom
+            tiles (:func:`zoom_windows`); ``None`` → on for ``full``.
+        confirm: run the face mesh on each face found and use its face flag: candidates
+            between :data:`CONFIRM_FLOOR` and ``min_confidence`` are kept only when the mesh
+            confirms them; ``None`` → on for ``full``.
+        mesh: attach the face mesh to every face it confirms: ``landmarks`` become the
+            ``(468, 2)`` mesh and ``mask`` the face's silhouette, forehead and jaw
+            included (:func:`autofix.plan.face_masks.face_mask`), a full-image ``(H, W)``
+            bool array. Faces the mesh does not confirm keep the 6 keypoints and no mask
+            (the planner's box/ellipse then applies). Implies ``confirm``.
+        mesh_mask: with ``mesh``, also build the mask (off: the mesh only).
 
     ``detect`` returns :class:`~autofix.types.Detection` records with ``box`` in float
-    pixels clipped to the image, ``score`` in [0, 1], and ``landmarks`` a ``(6, 2)``
+    pixels clipped to the image, ``score`` in [0, 1], and ``landmarks`` either a ``(6, 2)``
     float32 array of keypoint pixels (right eye, left eye, nose tip, mouth, right ear,
-    left ear; may lie slightly outside the image). Calls on one instance are serialised
-    by a lock; call :meth:`close` (or use it as a context manager) to free the model.
+    left ear; may lie slightly outside the image) or, with ``mesh``, the ``(468, 2)``
+    float32 face mesh in pixels (MediaPipe's order; score it with
+    :func:`autofix.detect.face_score.face_plausibility`). Calls on one instance are
+    serialised by a lock; call :meth:`close` (or use it as a context manager) to free
+    the models.
     """
 
     def __init__(
@@ -198,6 +276,10 @@ class MediaPipeFace(LiteRTDetector):
         label: str = "face",
         min_confidence: float = 0.5,
         mirror: bool | None = None,
+        zoom: bool | None = None,
+        confirm: bool | None = None,
+        mesh: bool = False,
+        mesh_mask: bool = True,
     ) -> None:
         if model not in FACE_MODELS:
             raise ConfigError(
@@ -207,29 +289,113 @@ class MediaPipeFace(LiteRTDetector):
         self.label = label
         self.name = f"mediapipe_face:{model}"
         self.min_confidence = float(min_confidence)
-        self.mirror = model == "full" if mirror is None else bool(mirror)
+        self.mirror = MIRROR[model] if mirror is None else bool(mirror)
+        self.zoom = model == "full" if zoom is None else bool(zoom)
+        self.mesh = bool(mesh)
+        self.mesh_mask = bool(mesh_mask)
+        self.confirm = self.mesh or (model == "full" if confirm is None else bool(confirm))
         self._models = None
         self._lock = threading.Lock()
 
     def windows(self, height: int, width: int) -> list[Window]:
-        """Where the model runs: square tiles for ``short``, the whole image for ``full``."""
+        """Where the model always runs: square tiles for ``short``, the whole image for
+        ``full`` (the zoom tiles come on top, by need: :meth:`_needs_zoom`)."""
         if self.model == "short":
             return tile_windows(height, width, min(height, width))
         return [(0, 0, width, height)]
+
+    def _needs_zoom(self, found: Sequence[Detection], height: int, width: int) -> bool:
+        """Zoom tiles are worth their cost on an image whose longer side is at least
+        :data:`ZOOM_MIN_SIDE` and where the whole-image pass found no face of at least
+        :data:`ZOOM_SKIP_FACE` of that side (a close-up portrait: no small faces to look for)."""
+        longer = max(height, width)
+        if longer < ZOOM_MIN_SIDE:
+            return False
+        big = ZOOM_SKIP_FACE * longer
+        return not any(d.score >= self.min_confidence and max(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= big
+                       for d in found)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in ``image`` (``(H, W, 3)`` uint8 RGB), sorted left to right."""
         image = check_image(image)
         height, width = image.shape[:2]
+        floor = min(self.min_confidence, CONFIRM_FLOOR) if self.confirm else self.min_confidence
         found: list[Detection] = []
         with self._lock:
             for window in self.windows(height, width):
                 for mirrored in (False, True) if self.mirror else (False,):
-                    found += self._detect_window(image, window, mirrored)
-        found.sort(key=lambda d: (-d.score, d.box))
-        return sorted(dedupe(found), key=lambda d: d.box)
+                    found += self._detect_window(image, window, mirrored, floor)
+            if self.zoom and self.model == "full" and self._needs_zoom(found, height, width):
+                for window in zoom_windows(height, width):  # rescue candidates: whole image only
+                    found += self._detect_window(image, window, False, self.min_confidence)
+            found.sort(key=lambda d: (-d.score, d.box))
+            found = dedupe(found)
+            if self.confirm:
+                found = [d for d in (self._confirm(image, d) for d in found) if d is not None]
+        return sorted(found, key=lambda d: d.box)
 
-    def _detect_window(self, image: np.ndarray, window: Window, mirrored: bool) -> list[Detection]:
+    def face_mesh(self, image: np.ndarray, det: Detection) -> tuple[np.ndarray, float]:
+        """``(468, 2)`` float64 mesh pixels and the mesh model's face flag (0..1) for one
+        face detection (6 keypoints). First in the region MediaPipe's face-mesh graph
+        uses (the box, turned to level the eyes, ×1.5 on its longer side); when the flag
+        there is under :data:`MIN_FACE_FLAG`, again in the upright square of the same
+        size on the box's centre, and the better of the two is returned (the keypoints of a
+        three-quarter profile can be far enough off to turn the first region away from
+        the face: Zidane, looking down in ``zidane.jpg``, flag 0.29 → 0.99). A candidate
+        under ``min_confidence`` goes straight to the upright square (one model run)."""
+        from .blaze import RawDetection, rotated_roi
+
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = det.box
+        kps = np.asarray(det.landmarks, np.float64)[:6] / (width, height)
+        raw = RawDetection((x0 / width, y0 / height, x1 / width, y1 / height), kps, det.score)
+        side = 1.5 * max(x1 - x0, y1 - y0)
+        upright = ((x0 + x1) / 2, (y0 + y1) / 2, side, side, 0.0)
+        if det.score < self.min_confidence:  # a weak candidate's keypoints are not to be trusted
+            return self._mesh_in(image, upright)
+        pts, flag = self._mesh_in(image, rotated_roi(raw, width, height, start=0, end=1,
+                                                     target_degrees=0.0, scale=1.5))
+        if flag < MIN_FACE_FLAG:
+            pts2, flag2 = self._mesh_in(image, upright)
+            if flag2 > flag:
+                pts, flag = pts2, flag2
+        return pts, flag
+
+    def _mesh_in(self, image: np.ndarray, roi: tuple[float, float, float, float, float]) -> tuple[np.ndarray, float]:
+        from .blaze import project_landmarks
+        from .litert import roi_tensor
+
+        model = self._model("face_landmark")
+        tensor, _, roi = roi_tensor(image, roi, model.input_size, border_zero=False)
+        marks, flag = model.run(tensor)[:2]
+        flag_value = 1.0 / (1.0 + np.exp(-float(np.clip(np.asarray(flag).reshape(-1)[0], -60.0, 60.0))))
+        size = np.array(model.input_size, np.float64)
+        return project_landmarks(marks.reshape(-1, 3)[:, :2].astype(np.float64) / size, roi), float(flag_value)
+
+    def _confirm(self, image: np.ndarray, det: Detection) -> Detection | None:
+        """The face-mesh check of one candidate (see ``confirm``/``mesh``); without ``mesh``
+        a candidate at or above ``min_confidence`` is kept as it is (no mesh run)."""
+        if not self.mesh and det.score >= self.min_confidence:
+            return det
+        pts, flag = self.face_mesh(image, det)
+        confirmed = flag >= MIN_FACE_FLAG
+        if det.score < self.min_confidence:
+            if flag < RESCUE_FLAG:
+                return None
+            # two models agree: the detector's score raised halfway to the mesh's flag
+            det = replace(det, score=float(min(1.0, (det.score + flag) / 2.0)))
+        if self.mesh and confirmed:
+            det = replace(det, landmarks=pts.astype(np.float32))
+            if self.mesh_mask:
+                from ..plan.face_masks import face_mask
+
+                mask = face_mask(image.shape[:2], pts)
+                det = replace(det, mask=mask) if mask.any() else det
+        return det
+
+    def _detect_window(
+        self, image: np.ndarray, window: Window, mirrored: bool, floor: float | None = None
+    ) -> list[Detection]:
         """Run the model on one window (optionally mirrored); results in full-image pixels."""
         from .blaze import FACE_FULL, FACE_SHORT, detect_ssd
 
@@ -237,7 +403,7 @@ class MediaPipeFace(LiteRTDetector):
         x0, y0, x1, y1 = window
         crop = image[y0:y1, x0:x1]
         crop = np.ascontiguousarray(crop[:, ::-1] if mirrored else crop)
-        raws = detect_ssd(self._model(spec.model), spec, crop, self.min_confidence)
+        raws = detect_ssd(self._model(spec.model), spec, crop, self.min_confidence if floor is None else floor)
         out = []
         for raw in raws:
             det = self._convert(raw, window, mirrored, image.shape[1], image.shape[0])
@@ -269,13 +435,17 @@ class MediaPipeFace(LiteRTDetector):
 @DETECTORS.register(
     "mediapipe_face",
     requires=(RUNTIME_MODULE,),
-    summary="MediaPipe BlazeFace: face boxes + 6 keypoints; model short (close-up) or full (default, ~5 m)",
+    summary="MediaPipe BlazeFace: faces; model short (close-up, 6 keypoints) or full (default, ~5 m: zoom by need, face mesh + silhouette mask)",
 )
 def build_mediapipe_face(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeFace:
     """Factory: ``cfg.model`` in {None, "short", "full"} (None → "full"); ``cfg.label`` relabels.
+    ``full`` is built with ``mesh=True``: its faces carry the face mesh and its mask.
     The model is loaded (and its sha256 checked) here, so a damaged install fails the build."""
     from .blaze import FACE_FULL, FACE_SHORT
 
-    detector = MediaPipeFace(model=cfg.model or "full", label=cfg.label or "face")
+    model = cfg.model or "full"
+    detector = MediaPipeFace(model=model, label=cfg.label or "face", mesh=model == "full")
     detector.load((FACE_SHORT if detector.model == "short" else FACE_FULL).model)
+    if detector.confirm:
+        detector.load("face_landmark")
     return detector

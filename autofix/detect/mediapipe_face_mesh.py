@@ -4,9 +4,10 @@
 For the progressive "face, then eyes, then mouth" repaint passes, with no extra model to
 download: MediaPipe's ``face_landmark`` model (468-point face mesh, Apache-2.0, shipped in
 ``autofix/detect/tflite/``, run on LiteRT) runs on each face that
-:class:`~autofix.detect.mediapipe_face.MediaPipeFace` (full range) finds, in the region
-MediaPipe's face-mesh graph uses (``face_detection_front_detection_to_roi``: the face
-box, eyes level, 1.5× on its longer side), and is kept where its face flag is ≥ 0.5.
+:class:`~autofix.detect.mediapipe_face.MediaPipeFace` (full range, ``mesh=True``) finds,
+in the region MediaPipe's face-mesh graph uses (``face_detection_front_detection_to_roi``:
+the face box, eyes level, 1.5× on its longer side; see ``MediaPipeFace.face_mesh``), and
+is kept where its face flag is ≥ 0.5.
 Each part is the mesh's own outline of it (MediaPipe's ``FACEMESH_RIGHT_EYE`` /
 ``LEFT_EYE`` with the eyebrow above, ``FACEMESH_LIPS``' outer contour); the box is the
 outline's bounding box grown by ``margin`` of its longer side per side.
@@ -27,7 +28,7 @@ from ..errors import ConfigError
 from ..types import Detection
 from .base import DETECTORS
 from .litert import RUNTIME_MODULE
-from .mediapipe_face import LiteRTDetector, MediaPipeFace, check_image, clip_box
+from .mediapipe_face import MIN_FACE_FLAG, LiteRTDetector, MediaPipeFace, check_image, clip_box  # noqa: F401
 
 #: Face-mesh outlines (MediaPipe's FACEMESH_* index sets), subject's right/left.
 RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
@@ -41,8 +42,6 @@ PARTS = {
     "mouth": ((LIPS_OUTER,), 0.2),
 }
 LABELS = {"eyes": "eye", "mouth": "mouth"}
-#: Face-flag floor (MediaPipe's face mesh graph).
-MIN_FACE_FLAG = 0.5
 
 
 class MediaPipeFaceParts(LiteRTDetector):
@@ -61,34 +60,19 @@ class MediaPipeFaceParts(LiteRTDetector):
         self.label = label or LABELS[part]
         self.name = f"mediapipe_face_mesh:{part}"
         self.margin = PARTS[part][1] if margin is None else float(margin)
-        self._faces = MediaPipeFace("full")
+        self._faces = MediaPipeFace("full", mesh=True, mesh_mask=False)
         self._models = None
         self._lock = threading.Lock()
 
     def mesh(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """``(468, 2)`` mesh pixels and face score for each face in ``image``."""
-        from .blaze import RawDetection, project_landmarks, rotated_roi
-        from .litert import roi_tensor
-
+        """``(468, 2)`` mesh pixels and face score for each face in ``image`` whose mesh
+        :class:`~autofix.detect.mediapipe_face.MediaPipeFace` (full range, ``mesh=True``)
+        confirms."""
         image = check_image(image)
-        height, width = image.shape[:2]
-        out = []
         with self._lock:
             faces = self._faces.detect(image)
-            model = self._model("face_landmark")
-            size = np.array(model.input_size, np.float64)
-            for face in faces:
-                x0, y0, x1, y1 = face.box
-                kps = np.asarray(face.landmarks, np.float64) / (width, height)
-                raw = RawDetection((x0 / width, y0 / height, x1 / width, y1 / height), kps, face.score)
-                roi = rotated_roi(raw, width, height, start=0, end=1, target_degrees=0.0, scale=1.5)
-                tensor, _, roi = roi_tensor(image, roi, model.input_size, border_zero=False)
-                marks, flag = model.run(tensor)[:2]
-                if 1.0 / (1.0 + np.exp(-float(np.asarray(flag).reshape(-1)[0]))) < MIN_FACE_FLAG:
-                    continue
-                pts = project_landmarks(marks.reshape(-1, 3)[:, :2].astype(np.float64) / size, roi)
-                out.append((pts, face.score))
-        return out
+        return [(np.asarray(f.landmarks, np.float64), f.score) for f in faces
+                if f.landmarks is not None and len(f.landmarks) >= 468]
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """This part of every face in ``image`` (``(H, W, 3)`` uint8 RGB), sorted left to right."""
@@ -113,8 +97,7 @@ class MediaPipeFaceParts(LiteRTDetector):
 def _build(part: str, cfg: DetectorConfig, name: str) -> MediaPipeFaceParts:
     detector = MediaPipeFaceParts(part, label=cfg.label)
     detector.name = name
-    detector.load("face_landmark")
-    detector._faces.load("face_detection_full_range_sparse")
+    detector._faces.load("face_detection_full_range_sparse", "face_landmark")
     return detector
 
 
