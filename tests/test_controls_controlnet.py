@@ -190,3 +190,109 @@ def test_given_control_image_is_cut_with_the_crop(tmp_path):
         given_control(str(tmp_path / "maps"), "sub/a.png", (120, 200), crop)
     with pytest.raises(ConfigError, match="missing or unreadable"):
         given_control(str(tmp_path / "maps"), "b.png", (120, 160), crop)
+
+
+# ---------------------------------------------------------------- A1111 / lllyasviel original keys
+
+_RESNET_TO_ORIGINAL = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),
+                       ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection"))
+
+
+def to_original_controlnet_keys(state: dict, layers_per_block: int) -> dict:
+    """A diffusers ``ControlNetModel`` state dict under the original ``cldm`` names lllyasviel's
+    releases (and A1111's models/ControlNet files) use, ``control_model.`` prefix included.
+
+    The inverse of diffusers' ``convert_controlnet_checkpoint`` (single_file_utils), worked out
+    from its facts: input block 0 is ``conv_in``; down block ``b`` layer ``l`` is input block
+    ``1 + b * (layers_per_block + 1) + l`` (``.0`` its resnet, ``.1`` its attention) and its
+    downsampler the block after its last layer (``.0.op``); resnet parts are ``in_layers.0/2``,
+    ``out_layers.0/3``, ``emb_layers.1``, ``skip_connection``; the mid block's resnets are
+    ``middle_block.0`` / ``.2`` around the attention ``.1``; ``controlnet_down_blocks.i`` is
+    ``zero_convs.i.0``, ``controlnet_mid_block`` ``middle_block_out.0``; the hint encoder is
+    ``input_hint_block`` 0 (conv_in), 2, 4, ... (blocks) and 14 (conv_out); the time embedding
+    ``time_embed.0/2``."""
+    import re
+
+    fixed = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+             "conv_in": "input_blocks.0.0", "controlnet_cond_embedding.conv_in": "input_hint_block.0",
+             "controlnet_cond_embedding.conv_out": "input_hint_block.14", "controlnet_mid_block": "middle_block_out.0"}
+    out = {}
+    for key, value in state.items():
+        stem, leaf = key.rsplit(".", 1)
+        if stem in fixed:
+            new = f"{fixed[stem]}.{leaf}"
+        elif m := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
+            block = 1 + int(m[1]) * (layers_per_block + 1) + int(m[3])
+            rest = m[4]
+            if m[2] == "resnets":
+                for ours, theirs in _RESNET_TO_ORIGINAL:
+                    rest = re.sub(rf"^{ours}\.", f"{theirs}.", rest)
+            new = f"input_blocks.{block}.{0 if m[2] == 'resnets' else 1}.{rest}"
+        elif m := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(weight|bias)", key):
+            new = f"input_blocks.{1 + int(m[1]) * (layers_per_block + 1) + layers_per_block}.0.op.{m[2]}"
+        elif m := re.fullmatch(r"mid_block\.resnets\.(\d+)\.(.+)", key):
+            rest = m[2]
+            for ours, theirs in _RESNET_TO_ORIGINAL:
+                rest = re.sub(rf"^{ours}\.", f"{theirs}.", rest)
+            new = f"middle_block.{2 * int(m[1])}.{rest}"
+        elif m := re.fullmatch(r"mid_block\.attentions\.0\.(.+)", key):
+            new = f"middle_block.1.{m[1]}"
+        elif m := re.fullmatch(r"controlnet_down_blocks\.(\d+)\.(weight|bias)", key):
+            new = f"zero_convs.{m[1]}.0.{m[2]}"
+        elif m := re.fullmatch(r"controlnet_cond_embedding\.blocks\.(\d+)\.(weight|bias)", key):
+            new = f"input_hint_block.{2 * (int(m[1]) + 1)}.{m[2]}"
+        else:
+            raise KeyError(f"no original name for {key}")
+        out[f"control_model.{new}"] = value
+    return out
+
+
+def test_original_key_single_file_controlnet(tiny, tmp_path):
+    """An A1111-style models/ControlNet/*.safetensors with lllyasviel's ``control_model.*`` keys
+    loads through autofix's loader with exactly the original weights, offline, and changes a run
+    exactly as the same ControlNet in diffusers layout does."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    from autofix.inpaint.controlnet import load_controlnet
+    from autofix.modelfiles.safetensors_io import read_header
+
+    model, folder, _ = tiny
+    reference = ControlNetModel.from_pretrained(folder)
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+    original = to_original_controlnet_keys(state, reference.config.layers_per_block)
+    assert len(original) == len(state) and all(k.startswith("control_model.") for k in original)
+    assert "control_model.input_hint_block.14.weight" in original and "control_model.zero_convs.5.0.weight" in original
+    file = tmp_path / "models" / "ControlNet" / "control_tiny_canny.safetensors"
+    file.parent.mkdir(parents=True)
+    save_file(original, str(file))
+    names = read_header(file)[0]
+    assert names.keys() == original.keys() and "control_model.time_embed.0.weight" in names  # the original layout
+
+    unet = UNet2DConditionModel.from_pretrained(model.folder / "unet")
+    loaded = load_controlnet(file, unet, torch.float32)
+    got = loaded.state_dict()
+    assert got.keys() == state.keys()
+    for key, value in state.items():
+        assert torch.equal(got[key], value), key
+    assert loaded.config.conditioning_embedding_out_channels == tuple(reference.config.conditioning_embedding_out_channels)
+    # the same layout without the prefix (how some v1.1 .pth conversions ship) loads the same weights
+    bare = tmp_path / "bare.safetensors"
+    save_file({k.removeprefix("control_model."): v for k, v in original.items()}, str(bare))
+    got = load_controlnet(bare, unet, torch.float32).state_dict()
+    assert all(torch.equal(got[k], v) for k, v in state.items())
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo_array("astronaut")).save(src / "a.png")
+    base = ("fix", str(src), "--preset", "faces", "--model", str(model.single_file), "--model-config",
+            str(model.config_dir), "--steps", "2", "--strength", "0.5", "--resolution", "128", "-q", "--no-report")
+    outs = {}
+    for name, extra in (("plain", ()), ("original", ("--controlnet", str(file), "--control-type", "canny")),
+                        ("diffusers", ("--controlnet", str(folder), "--control-type", "canny"))):
+        res = _cli(*base, "-o", str(tmp_path / name), *extra)
+        assert res.returncode == 0, res.stderr
+        outs[name] = np.asarray(Image.open(tmp_path / name / "a.png"))
+    assert not np.array_equal(outs["original"], outs["plain"])
+    np.testing.assert_array_equal(outs["original"], outs["diffusers"])
