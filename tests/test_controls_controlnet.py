@@ -296,3 +296,78 @@ def test_original_key_single_file_controlnet(tiny, tmp_path):
         outs[name] = np.asarray(Image.open(tmp_path / name / "a.png"))
     assert not np.array_equal(outs["original"], outs["plain"])
     np.testing.assert_array_equal(outs["original"], outs["diffusers"])
+
+
+# ---------------------------------------------------------------- OpenPose faces from the face mesh
+
+
+def _grid_mesh(n: int) -> np.ndarray:
+    """A synthetic mesh of ``n`` points, index ``i`` at its own cell of a 22-wide grid (22 px apart)."""
+    i = np.arange(n)
+    return np.stack([20 + (i % 22) * 22, 20 + (i // 22) * 22], axis=1).astype(np.float64)
+
+
+def test_face_points_map_the_mesh_to_openpose_70():
+    from autofix.inpaint.controlnet import MESH_TO_IBUG68, face_points
+
+    line = np.stack([np.arange(478.0), 2 * np.arange(478.0) + 1], axis=1)  # point i at (i, 2i + 1)
+    pts68 = face_points(line[:468])
+    pts70 = face_points(line)
+    assert pts68.shape == (68, 2) and pts70.shape == (70, 2)
+    np.testing.assert_array_equal(pts70[:68], pts68)
+    expected = {0: 127, 3: (132 + 58) / 2, 8: 152, 16: 356, 17: 70, 26: 300, 27: (168 + 6) / 2, 30: 4, 33: 2,
+                36: 33, 39: 133, 42: 362, 45: 263, 48: 61, 51: 0, 54: 291, 57: 17, 60: 78, 62: 13, 64: 308, 66: 14,
+                68: 468, 69: 473}  # iBUG point -> mesh index (mean of the pair), Peizhi Yan's table
+    for k, i in expected.items():
+        np.testing.assert_array_equal(pts70[k], [i, 2 * i + 1])
+    assert len(MESH_TO_IBUG68) == 68 and all(0 <= i < 468 for idx in MESH_TO_IBUG68 for i in idx)
+    six = np.arange(12.0).reshape(6, 2)  # BlazeFace's 6 key points stay as they are
+    np.testing.assert_array_equal(face_points(six), six)
+
+
+@pytest.mark.parametrize("n, dots", [(478, 70), (468, 68), (6, 6)])
+def test_openpose_face_dots_are_exact(n, dots):
+    import cv2
+
+    from autofix.inpaint.controlnet import face_dot_radius, face_points
+
+    mesh = _grid_mesh(n)
+    img = openpose_image((512, 512), [], [mesh])
+    assert set(np.unique(img)) == {0, 255} and (img[..., 0] == img[..., 1]).all() and (img[..., 0] == img[..., 2]).all()
+    pts = face_points(mesh)
+    assert len(pts) == dots
+    for x, y in np.round(pts).astype(int):
+        assert tuple(img[y, x]) == (255, 255, 255)
+    count, labels = cv2.connectedComponents((img[..., 0] > 0).astype(np.uint8))
+    assert count - 1 == dots  # one separate dot per point
+    ys, xs = np.nonzero(img[..., 0])
+    far = np.min(np.hypot(xs[:, None] - pts[None, :, 0], ys[:, None] - pts[None, :, 1]), axis=1)
+    assert far.max() <= face_dot_radius(512, 512) + 1  # nothing drawn away from the points
+    assert face_dot_radius(512, 512) == 3 and face_dot_radius(1024, 768) == 4 and face_dot_radius(100, 64) == 1
+
+
+def test_mesh_points_follow_the_ibug_layout_on_a_real_face():
+    """The table's anatomy on MediaPipe's own mesh of a real face: jaw from image left to right
+    with the chin lowest, brows above the eyes, the subject's right eye on the image's left, the
+    nose between eyes and mouth, mouth corners outermost, pupils between their eye corners."""
+    from autofix.inpaint.controlnet import face_points
+
+    try:
+        from autofix.detect.mediapipe_face_mesh import MediaPipeFaceParts
+
+        ((mesh, _),) = MediaPipeFaceParts("eyes").mesh(photo_array("astronaut"))
+    except Exception as exc:  # noqa: BLE001 - the shipped face-mesh model must run for this check
+        pytest.fail(f"face mesh unavailable: {exc}")
+    p = face_points(mesh)
+    x, y = p[:, 0], p[:, 1]
+    assert (np.diff(x[0:17]) > 0).all() and int(np.argmax(y[0:17])) == 8
+    assert x[21] < x[22] and (np.diff(x[17:27]) > 0).all()
+    assert y[17:22].max() < y[36:42].min() and y[22:27].max() < y[42:48].min()
+    assert x[36:42].max() < x[42:48].min() and x[36] < x[39] < x[42] < x[45]
+    assert (np.diff(y[27:31]) > 0).all() and (np.diff(x[31:36]) > 0).all()
+    assert y[36:48].mean() < y[30] < y[48:68].min() + 1
+    assert x[48] == x[48:60].min() and x[54] == x[48:60].max() and y[51] < y[62] < y[66] < y[57]
+    with_iris = np.concatenate([mesh, np.stack([p[36:42].mean(0), *[p[36:42].mean(0)] * 4,
+                                                p[42:48].mean(0), *[p[42:48].mean(0)] * 4])])
+    q = face_points(with_iris)
+    assert x[36] < q[68, 0] < x[39] and x[42] < q[69, 0] < x[45]

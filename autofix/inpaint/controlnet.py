@@ -8,8 +8,12 @@ Control images (:func:`control_image`), made on each region's crop at its proces
 * ``tile``: the crop itself;
 * ``canny``: OpenCV Canny edges of the crop (thresholds 100/200, lllyasviel's defaults);
 * ``openpose``: the region's MediaPipe landmarks drawn OpenPose-style on black: a hand's 21
-  points as the 20 coloured bones and red joints of OpenPose's hand model, a face's key
-  points as white dots (the usual way to fix hand anatomy).
+  points as the 20 coloured bones and red joints of OpenPose's hand model (the usual way to
+  fix hand anatomy); a face as OpenPose's face points, white dots as controlnet_aux's
+  ``draw_facepose`` draws them (radius 3 at 512 px, no anti-aliasing): a 468/478-point face
+  mesh becomes OpenPose's 70-point layout (:func:`face_points`: the 68 iBUG/dlib points,
+  plus the two pupils from the iris centres of a 478-point mesh), BlazeFace's 6 key points
+  are drawn as they are.
 
 ``depth``, ``lineart`` and ``softedge`` need an annotator model autofix does not ship: they
 take a control image made elsewhere (:func:`given_control`; any type may), and without one
@@ -45,6 +49,46 @@ HAND_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0
               (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20))
 
 
+#: The MediaPipe face-mesh index (or two, averaged) of each of the 68 iBUG / dlib points, in
+#: iBUG order (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, outer lips 48-59, inner lips
+#: 60-67), which OpenPose's face model uses for its points 0-67. The correspondence published
+#: by Peizhi Yan, "Mediapipe_2_Dlib_Landmarks" (github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks,
+#: ``mediapipe2dlib/mp2dlib.py``; "right"/"left" are the subject's, as in both layouts).
+MESH_TO_IBUG68: tuple[tuple[int, ...], ...] = (
+    # jaw, from the subject's right ear to the left one
+    (127,), (234,), (93,), (132, 58), (58, 172), (136,), (150,), (176,), (152,), (400,), (379,), (365,),
+    (397, 288), (361,), (323,), (454,), (356,),
+    # right brow, left brow (each from the outer end inwards / inner end outwards)
+    (70,), (63,), (105,), (66,), (107,), (336,), (296,), (334,), (293,), (300,),
+    # nose bridge top to tip, then the nostril base from right to left
+    (168, 6), (197, 195), (5,), (4,), (75,), (97,), (2,), (326,), (305,),
+    # right eye, left eye (outer/inner corners, upper lid, lower lid)
+    (33,), (160,), (158,), (133,), (153,), (144,), (362,), (385,), (387,), (263,), (373,), (380,),
+    # outer lips: right corner, upper, left corner, lower
+    (61,), (39,), (37,), (0,), (267,), (269,), (291,), (321,), (314,), (17,), (84,), (91,),
+    # inner lips
+    (78,), (82,), (13,), (312,), (308,), (317,), (14,), (87,),
+)
+#: OpenPose's points 68 and 69 (the subject's right and left pupils): the iris centres of
+#: MediaPipe's 478-point mesh (468 with contour 469-472 is the right eye's, 473 the left's).
+MESH_PUPILS = (468, 473)
+#: Mesh sizes: MediaPipe's face mesh, without and with the 10 iris points.
+MESH_SIZES = (468, 478)
+
+
+def face_points(landmarks: np.ndarray) -> np.ndarray:
+    """OpenPose face points ``(K, 2)`` of one face's landmarks ``(N, 2)``: a 468-point mesh gives
+    the 68 iBUG points (:data:`MESH_TO_IBUG68`, pairs averaged), a 478-point one those plus the
+    two pupils (OpenPose's 70); anything else (BlazeFace's 6 key points) is returned as is."""
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    if len(pts) not in MESH_SIZES:
+        return pts
+    out = [pts[list(idx)].mean(axis=0) for idx in MESH_TO_IBUG68]
+    if len(pts) == 478:
+        out += [pts[i] for i in MESH_PUPILS]
+    return np.stack(out)
+
+
 def control_image(kind: str, crop_rgb: np.ndarray, crop_mask: np.ndarray,
                   hands: Sequence[np.ndarray] = (), faces: Sequence[np.ndarray] = ()) -> np.ndarray:
     """The ``kind`` control image of a crop (see the module docstring); ``hands``/``faces`` are
@@ -67,7 +111,8 @@ def control_image(kind: str, crop_rgb: np.ndarray, crop_mask: np.ndarray,
 
 
 def openpose_image(shape_hw: tuple[int, int], hands: Sequence[np.ndarray], faces: Sequence[np.ndarray]) -> np.ndarray:
-    """OpenPose-style drawing (uint8 RGB on black) of hand skeletons and face key points."""
+    """OpenPose-style drawing (uint8 RGB on black) of hand skeletons and face points
+    (:func:`face_points` of each face's landmarks)."""
     import cv2
 
     h, w = int(shape_hw[0]), int(shape_hw[1])
@@ -82,11 +127,17 @@ def openpose_image(shape_hw: tuple[int, int], hands: Sequence[np.ndarray], faces
             cv2.line(canvas, _pt(p[a]), _pt(p[b]), (int(r * 255), int(g * 255), int(bl * 255)), 2 * thick, cv2.LINE_AA)
         for q in p:
             cv2.circle(canvas, _pt(q), 2 * thick, (255, 0, 0), -1, cv2.LINE_AA)  # RGB red joints
+    dot = face_dot_radius(h, w)
     for pts in faces:
-        for q in np.asarray(pts, np.float64)[:, :2]:
+        for q in face_points(pts):
             if np.isfinite(q).all():
-                cv2.circle(canvas, _pt(q), 2 * thick, (255, 255, 255), -1, cv2.LINE_AA)
+                cv2.circle(canvas, _pt(q), dot, (255, 255, 255), -1)  # as controlnet_aux: filled, no AA
     return canvas
+
+
+def face_dot_radius(h: int, w: int) -> int:
+    """Face dots' radius: controlnet_aux's 3 px at 512, scaled with the crop's shorter side."""
+    return max(1, round(3 * min(h, w) / 512))
 
 
 def _pt(q: np.ndarray) -> tuple[int, int]:
