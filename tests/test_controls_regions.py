@@ -115,6 +115,7 @@ def test_guide_size_through_the_planner_and_step():
         got[(guide, extra)] = guided.crop.size
         if guided is not planned:
             assert guided.notes[-1].startswith(f"guide_size {guide}: processed at {guided.crop.size[0]}x")
+            assert guided.notes[-1].endswith("capped by max_side 640)" if extra else " px)")
     assert got == {(160, ()): (320, 320),  # 64 px -> 160: x2.5 of the 128 px window
                    (400, ()): (800, 800),  # x6.25, under the default cap 2 x 512
                    (400, ("stages.*.crop.max_side=640",)): (640, 640),  # capped

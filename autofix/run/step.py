@@ -253,9 +253,11 @@ def _guided(stage: StageConfig, region: PlannedRegion) -> PlannedRegion:
         return region
     x0, y0, x1, y1 = region.box
     short = min(x1 - x0, y1 - y0)
-    scale = crop.size[0] / (crop.box[2] - crop.box[0])
+    bx0, by0, bx1, by1 = crop.box
+    capped = c.guide_size / short > cap / max(bx1 - bx0, by1 - by0)
+    scale = crop.size[0] / (bx1 - bx0)
     note = (f"guide_size {c.guide_size}: processed at {crop.size[0]}x{crop.size[1]} (detection's shorter side "
-            f"{short:.0f} px -> {short * scale:.0f} px{', capped by max_side ' + str(cap) if max(crop.size) >= cap else ''})")
+            f"{short:.0f} px -> {short * scale:.0f} px{f', capped by max_side {cap}' if capped else ''})")
     return replace(region, crop=crop, notes=tuple(region.notes) + (note,))
 
 
