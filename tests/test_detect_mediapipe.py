@@ -397,6 +397,22 @@ def test_zoom_only_where_it_can_find_something(photos, photo, most, monkeypatch)
     assert len(tiles.zoom_windows(*photos[photo].shape[:2])) >= 9
 
 
+@pytest.mark.parametrize("photo, runs", [("astronaut", 1), ("camera", 1), ("zidane", 1), ("grace_hopper", 0),
+                                         ("bus", 0), ("coffee", 0), ("chelsea", 0)])
+def test_pose_models_only_where_they_can_find_someone(photos, photo, runs, monkeypatch):
+    """The pose models run only when a face big enough for them has its person's hips in the
+    image: not without faces (coffee, chelsea), not when every face is small (bus: windows
+    instead), not for a head-and-shoulders portrait (grace_hopper)."""
+    import autofix.detect.mediapipe_pose as pose
+
+    calls = []
+    real = pose.find_people
+    monkeypatch.setattr(pose, "find_people", lambda *a, **k: calls.append(1) or real(*a, **k))
+    image = photos[photo] if photo in photos else photo_array(photo)
+    MediaPipeHands().detect(image)
+    assert len(calls) == runs
+
+
 def test_unknown_search_is_config_error():
     with pytest.raises(ConfigError, match="choose one of: people, tiles"):
         MediaPipeHands(search="grid")

@@ -18,7 +18,8 @@ The search, deterministic (``search="people"``, the default):
    visibility ≥ ``GUIDED_WRIST_VISIBILITY`` and not already inside a found hand, the hand
    region MediaPipe Holistic derives from the wrist, index and pinky landmarks, refined by
    ``hand_recrop``, goes to the landmark model (hands holding things, hands the palm
-   detector misses);
+   detector misses). The pose models run only when BlazeFace finds a face that is not
+   small and whose person has the hips in the image (see :meth:`MediaPipeHands._people`);
 3. zoom windows, palm detection + landmarks at a larger scale, only where that can
    find something: around people too small for the whole-image pass and for pose
    (faces under ``SMALL_FACE`` of the longer side: a window of ``WINDOW_FACES`` face
@@ -171,27 +172,40 @@ class MediaPipeHands(LiteRTDetector):
         """People to search around their wrists, and small-person cues for zoom windows.
 
         People come from the pose models (:func:`~autofix.detect.mediapipe_pose.find_people`).
-        Faces come from BlazeFace (full range, 2-3 ms). A face under ``SMALL_FACE`` of the
+        Faces come from BlazeFace (full range, ~4 ms). A face under ``SMALL_FACE`` of the
         image's longer side is a cue ``(x, y, size)`` for :meth:`person_windows`, and so is
         a person whose shoulders are under twice that: the pose landmarks of such people
         are too coarse to place a hand region, and they are not searched at the wrists.
-        When every face found is small (a group photo), the pose models are not run."""
+        The pose models (~28 ms for one person) run only when they can find someone to
+        search: BlazePose's detector is itself a face detector standing in for the person,
+        with its region centred on the hips, so they are not run
+
+        * when BlazeFace finds no face (no people: coffee, chelsea; ~11 ms saved),
+        * when every face is small (a group photo: windows instead),
+        * when no big face's person has its hips in the image (a head-and-shoulders
+          portrait, whose hands, if any, are big enough for the whole-image pass): the
+          hips estimated from the face as the pose detector would place them
+          (:func:`~autofix.detect.mediapipe_pose.person_roi_from_face`)."""
         from .blaze import FACE_FULL, detect_ssd
-        from .mediapipe_pose import find_people
+        from .mediapipe_pose import find_people, person_roi_from_face
 
         height, width = image.shape[:2]
         small_side = SMALL_FACE * max(height, width)
         small: list[tuple[float, float, float]] = []
         face_boxes = []
+        hips_in_frame = False
         for face in detect_ssd(self._model(FACE_FULL.model), FACE_FULL, image, MIN_FACE_SCORE):
             x0, y0, x1, y1 = face.box
             face_boxes.append((x0 * width, y0 * height, x1 * width, y1 * height))
             size = max((x1 - x0) * width, (y1 - y0) * height)
             if size < small_side:
                 small.append(((x0 + x1) / 2 * width, (y0 + y1) / 2 * height, size))
+            else:
+                hips = person_roi_from_face(face, width, height)[:2]
+                hips_in_frame |= _inside(hips, (0, 0, width, height))
         people: list[Any] = []
-        if face_boxes and len(small) == len(face_boxes):
-            return people, small  # everyone is small: windows, not pose (saves ~17 ms on a group photo)
+        if not hips_in_frame:
+            return people, small  # no face, only small ones, or portraits: no pose models
         for person in find_people(self._model("pose_detection"), self._model("pose_landmark_full"), image,
                                   min_score=MIN_PERSON_SCORE, max_people=MAX_PEOPLE):
             if person.size >= 2 * small_side:
