@@ -89,28 +89,16 @@ def face_outline(mesh: np.ndarray, forehead: float = FOREHEAD, chin: float = CHI
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
-    """Convex hull ``(M, 2)`` of ``(N, 2)`` points (Andrew's monotone chain; collinear
-    points dropped), starting at the lowest (x, y) and going counter-clockwise in a
-    y-up frame (clockwise on screen)."""
-    # distinct points sorted by x, then y, as python floats (much faster than numpy scalars here)
-    rows = sorted(set(map(tuple, np.asarray(points, np.float64)[:, :2].tolist())))
-    if len(rows) < 3:
-        return np.array(rows, np.float64).reshape(-1, 2)
+    """Convex hull ``(M, 2)`` float64 of ``(N, 2)`` points, in order round it (OpenCV's
+    ``convexHull`` on the points as float32, returning the original float64 points;
+    collinear and inner points dropped)."""
+    pts = np.asarray(points, np.float64)[:, :2]
+    if len(pts) < 3:
+        return pts.copy()
+    import cv2
 
-    def half(seq: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        out: list[tuple[float, float]] = []
-        for p in seq:
-            while len(out) >= 2 and _cross(out[-2], out[-1], p) <= 0:
-                out.pop()
-            out.append(p)
-        return out
-
-    lower, upper = half(rows), half(rows[::-1])
-    return np.array(lower[:-1] + upper[:-1], np.float64)
-
-
-def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
-    return ((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
+    index = cv2.convexHull(pts.astype(np.float32), clockwise=False, returnPoints=False)
+    return pts[np.asarray(index).reshape(-1)]
 
 
 def polygon_mask(shape_hw: tuple[int, ...], polygon: np.ndarray) -> np.ndarray:
