@@ -11,8 +11,8 @@ multiplicative penalties (each factor in (0, 1], 1 = nothing odd):
 * **bone lengths** (:data:`BONE_RATIOS`): each finger bone's projected length over the palm
   scale (:func:`palm_scale`) against the anatomical ratio; a projection can shorten a bone
   (foreshortening) but not lengthen it, so only bones longer than ``LONG_BONE`` × the
-  anatomical ratio are penalised, and a finger with a bone longer than its whole palm-side
-  neighbours (the tip phalanx longer than the proximal one by ``PHALANX_ORDER``) too;
+  anatomical ratio are penalised (ratios between phalanges are not: a curled finger seen
+  from the front shows a short proximal and a full-length tip phalanx);
 * **joint angles**: the bends at MCP, PIP and DIP of one finger turn the same way (fingers
   flex towards the palm); a zigzag (PIP and DIP bent opposite ways, both beyond
   ``ZIGZAG_DEG``) or a joint folded back beyond ``FOLD_DEG`` is penalised;
@@ -20,7 +20,7 @@ multiplicative penalties (each factor in (0, 1], 1 = nothing odd):
   in a fist) that cross each other while the palm faces the camera, and adjacent fingers whose chains coincide (mean gap
   under ``COLLAPSED`` × palm: one finger drawn twice) or fingertips on top of each other;
 * **palm shape**: the four MCPs in order across the palm (index → pinky), spaced within a
-  factor ``MCP_SPACING`` of each other, wrist → MCP distances within ``PALM_SPREAD`` of each
+  factor ``MCP_SPACING`` of each other (both when the palm faces the camera), wrist → MCP distances within ``PALM_SPREAD`` of each
   other (unless foreshortened), the thumb on the other side of the middle finger's axis than the pinky.
 
 Ratios are MediaPipe landmark distances (joint centres), measured on the hands the shipped
@@ -50,8 +50,6 @@ BONE_RATIOS = (
 LONG_BONE = 1.7
 #: Penalty width: each further 0.5 × the ratio halves the factor roughly (Gaussian).
 LONG_BONE_WIDTH = 0.6
-#: Tip phalanx longer than this × the proximal phalanx (both projected) is penalised.
-PHALANX_ORDER = 1.8
 #: PIP and DIP bent opposite ways, both beyond this: a zigzag finger.
 ZIGZAG_DEG = 35.0
 #: A joint turning more than this (the finger folded back on itself in the image).
@@ -112,16 +110,13 @@ def _segments_cross(p: np.ndarray, q: np.ndarray, r: np.ndarray, s: np.ndarray) 
 
 
 def bone_factor(lm: np.ndarray, scale: float) -> float:
-    """Penalty for bones longer than anatomy allows, and tip phalanges longer than the
-    proximal ones (see module docs)."""
+    """Penalty for bones longer than anatomy allows (see module docs)."""
     factor = 1.0
     for chain, ratios in zip(FINGERS, BONE_RATIOS):
         pts = lm[list(chain)]
         bones = np.hypot(*(np.diff(pts, axis=0).T))
         for length, ratio in zip(bones, ratios):
             factor *= _gauss_excess(length / scale / ratio, LONG_BONE, LONG_BONE_WIDTH)
-        if bones[0] > 0.05 * scale:
-            factor *= _gauss_excess(bones[2] / bones[0], PHALANX_ORDER, 0.6)
     return factor
 
 
@@ -170,7 +165,7 @@ def palm_factor(lm: np.ndarray, scale: float) -> float:
     mcps = lm[[5, 9, 13, 17]]
     across = mcps[3] - mcps[0]
     span = float(np.hypot(*across))
-    if span > 0.1 * scale:
+    if span >= FACE_ON_SPAN * scale:  # edge-on, the MCPs' order and gaps are the projection's
         t = (mcps - mcps[0]) @ across / span
         if not (t[0] <= t[1] <= t[2] <= t[3]):
             factor *= MCP_ORDER
