@@ -19,13 +19,13 @@ grace_hopper, zidane, bus + coffee and chelsea without people: 7 certain faces) 
 the 1280×886 group photo ``insightface_t1`` (six faces of ~100-140 px, tilted, eyes
 closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
 
-* ``full``, whole image only: 6/7 open faces (misses Ancelotti's three-quarter profile
-  in ``zidane.jpg``), 4/6 in the group photo, no false face.
+* ``full``, whole image only: 6/7 open faces (misses Zidane, looking down in three-quarter
+  profile in ``zidane.jpg``), 4/6 in the group photo, no false face.
 * ``confirm`` (on for ``full``): candidates down to :data:`CONFIRM_FLOOR` are checked
   with the shipped face-mesh model's face flag (its own "is this a face" output): a
   candidate under ``min_confidence`` is kept only when the flag is ≥ :data:`RESCUE_FLAG`
   (its score becomes the mean of both); the mesh region is retried upright when the
-  keypoints turn it off the face (:meth:`MediaPipeFace.face_mesh`). Gains Ancelotti
+  keypoints turn it off the face (:meth:`MediaPipeFace.face_mesh`). Gains Zidane
   (0.33 → flag 0.99) and Monica in the group photo: 7/7 open, 5/6 group, no false face
   (the false candidates of ``zidane.jpg``'s crowd and the coffee cup get flags ≤ 0.52).
 * ``zoom`` (on for ``full``), by need (:meth:`MediaPipeFace._needs_zoom`): on an image
@@ -36,17 +36,22 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
   whole image, ~25 px in a tile: 6/6; also the group photo at half size (640×443): 6/6
   where the whole image finds 4.
 * The mirrored whole-image pass (``mirror``, the previous default for ``full``: it found
-  Ancelotti) adds nothing once ``confirm`` and ``zoom`` are on (7/7, 6/6 either way), so
+  Zidane) adds nothing once ``confirm`` and ``zoom`` are on (7/7, 6/6 either way), so
   it is off by default; mirroring the short-range model only added a false face on a
   cat photo.
 * Pose landmarks (BlazePose nose/eyes/ears) as a face cue were measured and not kept:
   the pose models cost 25-150 ms an image (10× a face pass), found no face the steps
-  above miss, and found neither Ancelotti nor the group photo's sixth person.
+  above miss, and found neither Zidane nor the group photo's sixth person.
 * ``short`` runs on overlapping square windows (side = the shorter image side, stride
   half of it; a square image is one window). The model letterboxes the image into its
   square input, so on a wide photo the faces shrink below what the short-range model
   sees: on the whole ``zidane.jpg`` it finds neither face (plus a false one), on the
   windows both.
+
+Cost (2 shared CPU cores, best of 5, ms per image over the 7 open photos / on the group
+photo): whole image only 5-7 / 5; with the mirror pass (old default) 19 / 20; ``confirm``
+6 / 8; ``zoom`` 10 / 27 (4 tiles); both (this default) 10 / 23; with ``mesh`` (the
+registry's detector: a mesh run and a mask for every face) 13 / 40.
 
 Detections overlapping by IoU ≥ 0.3 (or mostly contained in a better one) are merged,
 keeping the highest score. Scores under 0.5 are dropped here unless the face mesh rescues
@@ -127,7 +132,9 @@ def tile_windows(height: int, width: int, side: int) -> list[Window]:
     return [(x, y, x + side, y + side) for y in starts(height) for x in starts(width)]
 
 
-def zoom_windows(height: int, width: int, tile: float | None = None, min_side: int | None = None) -> list[Window]:
+def zoom_windows(
+    height: int, width: int, tile: float | None = None, min_side: int | None = None
+) -> list[Window]:
     """Zoom tiles for the full-range model on a large image: none when the longer side is
     under ``min_side`` (default :data:`ZOOM_MIN_SIDE`); else square tiles of side ``tile``
     (default :data:`ZOOM_TILE`) × the longer side, capped to the shorter side, as few
@@ -361,7 +368,8 @@ class MediaPipeFace(LiteRTDetector):
                 pts, flag = pts2, flag2
         return pts, flag
 
-    def _mesh_in(self, image: np.ndarray, roi: tuple[float, float, float, float, float]) -> tuple[np.ndarray, float]:
+    def _mesh_in(self, image: np.ndarray, roi: tuple[float, ...]) -> tuple[np.ndarray, float]:
+        """The face-mesh model in one region: ``(468, 2)`` pixels and the face flag (0..1)."""
         from .blaze import project_landmarks
         from .litert import roi_tensor
 
@@ -370,7 +378,8 @@ class MediaPipeFace(LiteRTDetector):
         marks, flag = model.run(tensor)[:2]
         flag_value = 1.0 / (1.0 + np.exp(-float(np.clip(np.asarray(flag).reshape(-1)[0], -60.0, 60.0))))
         size = np.array(model.input_size, np.float64)
-        return project_landmarks(marks.reshape(-1, 3)[:, :2].astype(np.float64) / size, roi), float(flag_value)
+        pts = project_landmarks(marks.reshape(-1, 3)[:, :2].astype(np.float64) / size, roi)
+        return pts, float(flag_value)
 
     def _confirm(self, image: np.ndarray, det: Detection) -> Detection | None:
         """The face-mesh check of one candidate (see ``confirm``/``mesh``); without ``mesh``
@@ -403,7 +412,8 @@ class MediaPipeFace(LiteRTDetector):
         x0, y0, x1, y1 = window
         crop = image[y0:y1, x0:x1]
         crop = np.ascontiguousarray(crop[:, ::-1] if mirrored else crop)
-        raws = detect_ssd(self._model(spec.model), spec, crop, self.min_confidence if floor is None else floor)
+        floor = self.min_confidence if floor is None else floor
+        raws = detect_ssd(self._model(spec.model), spec, crop, floor)
         out = []
         for raw in raws:
             det = self._convert(raw, window, mirrored, image.shape[1], image.shape[0])
@@ -435,7 +445,8 @@ class MediaPipeFace(LiteRTDetector):
 @DETECTORS.register(
     "mediapipe_face",
     requires=(RUNTIME_MODULE,),
-    summary="MediaPipe BlazeFace: faces; model short (close-up, 6 keypoints) or full (default, ~5 m: zoom by need, face mesh + silhouette mask)",
+    summary="MediaPipe BlazeFace: faces; model short (close-up, 6 keypoints) or full (default, ~5 m: "
+    "zoom by need, face mesh + silhouette mask)",
 )
 def build_mediapipe_face(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeFace:
     """Factory: ``cfg.model`` in {None, "short", "full"} (None → "full"); ``cfg.label`` relabels.
