@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detect.base import Detector
+from ..detect.face_score import face_plausibility
 from ..detect.hand_score import hand_plausibility
 from ..types import Box, Detection
 
@@ -63,23 +64,13 @@ def weighted_score(det: Detection) -> float:
     """The score best-of-N compares: for a hand, the detector's score (MediaPipe: the
     landmark model's hand presence) × :func:`~autofix.detect.hand_score.hand_plausibility`
     of its 21 landmarks; for a face with a 468/478-point mesh, the score ×
-    ``face_plausibility`` of the mesh (:mod:`autofix.detect.face_score`, when present);
-    otherwise the detector's score."""
+    :func:`~autofix.detect.face_score.face_plausibility` of the mesh; otherwise the
+    detector's score."""
     if det.label == "hand":
         return det.score * hand_plausibility(det.landmarks)
     if det.label == "face" and det.landmarks is not None and len(det.landmarks) in FACE_MESH_POINTS:
-        face_plausibility = _face_plausibility()
-        if face_plausibility is not None:
-            return det.score * float(face_plausibility(det.landmarks))
+        return det.score * face_plausibility(det.landmarks)
     return det.score
-
-
-def _face_plausibility():
-    try:
-        from ..detect.face_score import face_plausibility
-    except ImportError:
-        return None
-    return face_plausibility
 
 
 @dataclass(frozen=True)
