@@ -163,10 +163,65 @@ def test_forehead_extension_raises_the_mask(detectors):
 
 
 def test_unconfirmed_faces_keep_keypoints_and_no_mask(detectors, monkeypatch):
-    """A face the mesh does not confirm (flag forced to 0) is still found by the detector
-    (score ≥ 0.5) but keeps its 6 keypoints and gets no mask: the planner's own shape applies."""
+    """A face the mesh does not confirm (flag forced to 0.3) is still found (score ≥ 0.5) but
+    keeps its 6 keypoints and gets no mask: the planner's own shape applies. With a flag
+    under REJECT_FLAG (the mesh model is sure it is no face) it is dropped."""
     det = detectors["registry"]
     real = det.face_mesh
-    monkeypatch.setattr(det, "face_mesh", lambda img, d: (real(img, d)[0], 0.0))
+    monkeypatch.setattr(det, "face_mesh", lambda img, d: (real(img, d)[0], 0.3))
     (face,) = det.detect(photo_array("astronaut"))
     assert face.mask is None and face.landmarks.shape == (6, 2)
+    monkeypatch.setattr(det, "face_mesh", lambda img, d: (real(img, d)[0], 0.05))
+    assert det.detect(photo_array("astronaut")) == []
+
+
+def _mosaic(image: np.ndarray, boxes, k: int):
+    """``k`` × ``k`` copies of ``image`` shrunk ``k`` times (a crowd of small real faces at
+    the original size) and the ground-truth boxes moved with them."""
+    from PIL import Image
+
+    h, w = image.shape[0] // k, image.shape[1] // k
+    small = np.asarray(Image.fromarray(image).resize((w, h), Image.LANCZOS))
+    canvas = np.zeros((h * k, w * k, 3), np.uint8)
+    out = []
+    for i in range(k):
+        for j in range(k):
+            canvas[i * h:(i + 1) * h, j * w:(j + 1) * w] = small
+            out += [[b[0] / k + j * w, b[1] / k + i * h, b[2] / k + j * w, b[3] / k + i * h] for b in boxes]
+    return canvas, out
+
+
+def test_second_zoom_level_finds_a_crowd_of_small_faces(detectors, groundtruth, monkeypatch):
+    """The group photo as a 2 × 2 mosaic at half size (1280 × 886, 24 faces of ~58 px): the
+    whole image finds none, the first zoom level 11 (at ~7 % of a tile, new: the second
+    level's cue), the second level the rest, with no false face (the mesh rejects the two
+    false ones at flags 0.03/0.003). As a 3 × 3 mosaic (~39 px faces) most of the 54."""
+    image = _photo("insightface_t1")
+    boxes = _certain(groundtruth, "insightface_t1")
+    det = detectors["default"]
+    calls: list = []
+    real = det._detect_window
+    monkeypatch.setattr(det, "_detect_window", lambda img, win, *a: calls.append(win) or real(img, win, *a))
+    for k, least in ((2, 24), (3, 40)):
+        canvas, truth = _mosaic(image, boxes, k)
+        assert sum(_found(truth, detectors["bare"].detect(canvas))) == 0
+        calls.clear()
+        found = det.detect(canvas)
+        assert sum(_found(truth, found)) >= least, k
+        assert all(max(box_iou(t, d.box)[0] for t in truth) >= 0.3 for d in found)  # no false face
+        assert len(calls) > 1 + len(zoom_windows(*canvas.shape[:2]))  # the second level ran
+
+
+def test_second_zoom_level_only_for_new_small_faces():
+    """fine_windows: nothing without small faces; with one, the fine tiles meeting its rows."""
+    from autofix.detect.mediapipe_face import FINE_TILE, fine_windows
+    from autofix.types import Detection
+
+    big = Detection((100, 100, 300, 300), 0.9, "face")
+    small = Detection((600, 400, 640, 440), 0.9, "face")
+    assert fine_windows([], 886, 1280, 768) == [] and fine_windows([big], 886, 1280, 768) == []
+    wins = fine_windows([small, big], 886, 1280, 768)
+    side = int(np.ceil(FINE_TILE * 1280))
+    assert wins and all(x1 - x0 == side and y0 < 460 and y1 > 380 for x0, y0, x1, y1 in wins)
+    every = zoom_windows(886, 1280, tile=FINE_TILE, min_side=0)
+    assert set(wins) < set(every) and {w for w in every if w[1] < 460 and w[3] > 380} == set(wins)

@@ -28,6 +28,9 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
   keypoints turn it off the face (:meth:`MediaPipeFace.face_mesh`). Gains Zidane
   (0.33 → flag 0.99) and Monica in the group photo: 7/7 open, 5/6 group, no false face
   (the false candidates of ``zidane.jpg``'s crowd and the coffee cup get flags ≤ 0.52).
+  It also drops detections whose flag is under :data:`REJECT_FLAG` (real faces of the
+  open photos: 0.69-1.0; the two false faces ≥ 0.5 the zoom tiles find on mosaics of
+  the group photo: 0.03 and 0.003).
 * ``zoom`` (on for ``full``), by need (:meth:`MediaPipeFace._needs_zoom`): on an image
   whose longer side is ≥ :data:`ZOOM_MIN_SIDE` and where no face of ≥
   :data:`ZOOM_SKIP_FACE` of that side was found (not a close-up portrait), the model also
@@ -35,6 +38,13 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
   1280×886 image). In the group photo the faces are ~15 px in the 192² input of the
   whole image, ~25 px in a tile: 6/6; also the group photo at half size (640×443): 6/6
   where the whole image finds 4.
+* A second zoom level, by need (:func:`fine_windows`): when the zoom tiles found faces
+  the whole image did not and these are under :data:`FINE_FACE` of a tile (a crowd of
+  small faces), tiles of :data:`FINE_TILE` × the longer side along those faces' rows.
+  Never triggered on the open photos or the group photo; on 1280×886 mosaics of the
+  group photo (its faces at ~58 px and ~39 px: the 30-60 px faces of a 1 MP group
+  photo) the whole image finds 0/24 and 0/54, the first level 11/24 and 4/54, both
+  levels 24/24 and 42/54, no false face (16 more passes there).
 * The mirrored whole-image pass (``mirror``, the previous default for ``full``: it found
   Zidane) adds nothing once ``confirm`` and ``zoom`` are on (7/7, 6/6 either way), so
   it is off by default; mirroring the short-range model only added a false face on a
@@ -97,11 +107,17 @@ ZOOM_MIN_SIDE = 640
 ZOOM_SKIP_FACE = 0.15
 ZOOM_TILE = 0.6
 ZOOM_OVERLAP = 0.25
+#: Second zoom level (:func:`fine_windows`): a face under this fraction of a zoom tile's side
+#: found there calls for tiles of ``FINE_TILE`` × the longer side around its rows.
+FINE_FACE = 0.1
+FINE_TILE = 0.3
 #: With the face-mesh check: candidates down to this score are looked at, and kept only
 #: where the mesh's face flag is at least ``MIN_FACE_FLAG`` (MediaPipe's face-mesh floor).
 CONFIRM_FLOOR = 0.3
 MIN_FACE_FLAG = 0.5
 RESCUE_FLAG = 0.9
+#: ... and any candidate whose flag is under this is dropped: the mesh model is sure it is no face.
+REJECT_FLAG = 0.1
 
 
 def check_image(image: Any) -> np.ndarray:
@@ -155,6 +171,21 @@ def zoom_windows(
         return [int(round(i * (length - side) / (count - 1))) for i in range(count)]
 
     return [(x, y, x + side, y + side) for y in starts(height) for x in starts(width)]
+
+
+def fine_windows(faces: Sequence[Detection], height: int, width: int, tile_side: int) -> list[Window]:
+    """The second zoom level, by need: when the zoom tiles (side ``tile_side``) found new
+    faces (``faces``: those the whole-image pass did not find) under :data:`FINE_FACE` of
+    that side (zooming pays and the faces are at the edge of what the model sees even
+    there: a crowd), the tiles of :func:`zoom_windows` at :data:`FINE_TILE` × the longer
+    side whose rows meet such a face's rows grown by half its height (the heads of a
+    group are at similar heights: the band, not the whole image); none otherwise."""
+    small = [d.box for d in faces if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) < FINE_FACE * tile_side]
+    if not small:
+        return []
+    bands = [(y0 - (y1 - y0) / 2, y1 + (y1 - y0) / 2) for _, y0, _, y1 in small]
+    return [w for w in zoom_windows(height, width, tile=FINE_TILE, min_side=0)
+            if any(w[1] < b1 and w[3] > b0 for b0, b1 in bands)]
 
 
 def box_iou(a: Box, b: Box) -> tuple[float, float]:
@@ -258,8 +289,9 @@ class MediaPipeFace(LiteRTDetector):
         zoom: on a large image (longer side ≥ :data:`ZOOM_MIN_SIDE`) also detect on zoom
             tiles (:func:`zoom_windows`); ``None`` → on for ``full``.
         confirm: run the face mesh on each face found and use its face flag: candidates
-            between :data:`CONFIRM_FLOOR` and ``min_confidence`` are kept only when the mesh
-            confirms them; ``None`` → on for ``full``.
+            between :data:`CONFIRM_FLOOR` and ``min_confidence`` are kept only when the flag
+            is ≥ :data:`RESCUE_FLAG`, any candidate whose flag is under :data:`REJECT_FLAG`
+            is dropped; ``None`` → on for ``full``.
         mesh: attach the face mesh to every face it confirms: ``landmarks`` become the
             ``(468, 2)`` mesh and ``mask`` the face's silhouette, forehead and jaw
             included (:func:`autofix.plan.face_masks.face_mask`), a full-image ``(H, W)``
@@ -333,8 +365,15 @@ class MediaPipeFace(LiteRTDetector):
                 for mirrored in (False, True) if self.mirror else (False,):
                     found += self._detect_window(image, window, mirrored, floor)
             if self.zoom and self.model == "full" and self._needs_zoom(found, height, width):
-                for window in zoom_windows(height, width):  # rescue candidates: whole image only
-                    found += self._detect_window(image, window, False, self.min_confidence)
+                tiles = zoom_windows(height, width)
+                zoomed: list[Detection] = []
+                for window in tiles:  # rescue candidates: whole image only
+                    zoomed += self._detect_window(image, window, False, self.min_confidence)
+                whole = [d for d in found if d.score >= self.min_confidence]
+                new = [d for d in zoomed if all(_distinct(d.box, k.box, 0.3, 0.6) for k in whole)]
+                for window in fine_windows(new, height, width, tiles[0][2] - tiles[0][0]):
+                    zoomed += self._detect_window(image, window, False, self.min_confidence)
+                found += zoomed
             found.sort(key=lambda d: (-d.score, d.box))
             found = dedupe(found)
             if self.confirm:
@@ -382,12 +421,11 @@ class MediaPipeFace(LiteRTDetector):
         return pts, float(flag_value)
 
     def _confirm(self, image: np.ndarray, det: Detection) -> Detection | None:
-        """The face-mesh check of one candidate (see ``confirm``/``mesh``); without ``mesh``
-        a candidate at or above ``min_confidence`` is kept as it is (no mesh run)."""
-        if not self.mesh and det.score >= self.min_confidence:
-            return det
+        """The face-mesh check of one candidate (see ``confirm``/``mesh``)."""
         pts, flag = self.face_mesh(image, det)
         confirmed = flag >= MIN_FACE_FLAG
+        if flag < REJECT_FLAG:
+            return None
         if det.score < self.min_confidence:
             if flag < RESCUE_FLAG:
                 return None
