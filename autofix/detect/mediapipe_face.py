@@ -59,10 +59,12 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
   sees: on the whole ``zidane.jpg`` it finds neither face (plus a false one), on the
   windows both.
 
-Cost (2 shared CPU cores, best of 5, ms per image over the 7 open photos / on the group
-photo): whole image only 5-7 / 5; with the mirror pass (old default) 19 / 20; ``confirm``
-6 / 8; ``zoom`` 10 / 27 (4 tiles); both (this default) 10 / 23; with ``mesh`` (the
-registry's detector: a mesh run and a mask for every face) 13 / 40.
+Cost (2 shared CPU cores, best of 5, ms per image: mean over the 7 open photos / the
+group photo): whole image only 4.4 / 4.6; with the mirror pass (the old default) 10.9 /
+15.1; ``confirm`` 7.0 / 13.5; ``zoom`` 8.7 / 22.8; both (this default) 11.4 / 33.4; with
+``mesh`` (the registry's detector: mesh and mask for every face) 12.6 / 38.8. The whole
+default detection (these faces + the default hand search) is 2.8× the bare pass (one
+whole-image face + hands pass) over those 8 images.
 
 Detections overlapping by IoU ≥ 0.3 (or mostly contained in a better one) are merged,
 keeping the highest score. Scores under 0.5 are dropped here unless the face mesh rescues
