@@ -77,8 +77,9 @@ def test_reference_is_symmetric_and_keypoints_get_the_unconfirmed_value():
     assert np.array_equal(ref[n:2 * n], ref[:n] * (-1, 1, 1)) and (ref[2 * n:, 0] == 0).all()
     assert len(set(INDICES)) == len(INDICES) == 2 * n + len(MIDLINE)
     assert face_plausibility(np.zeros((6, 2), np.float32)) == UNCONFIRMED
+    assert face_plausibility(np.zeros((5, 2))) == face_plausibility(None) == UNCONFIRMED
     with pytest.raises(ValueError, match="468 or 478"):
-        face_plausibility(np.zeros((21, 2)))
+        mesh_residual(np.zeros((21, 2)))
     with pytest.raises(ValueError, match="degenerate"):
         face_plausibility(np.zeros((468, 2)))
     assert face_plausibility(np.c_[_projected(0.2), np.zeros(468)][:, :2].astype(np.float32)) == 1.0

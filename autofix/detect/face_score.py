@@ -111,12 +111,14 @@ def mesh_residual(mesh: np.ndarray) -> float:
     return float(np.sqrt((left**2).sum(axis=1).mean()) / spread)
 
 
-def face_plausibility(landmarks: np.ndarray) -> float:
+def face_plausibility(landmarks: np.ndarray | None) -> float:
     """0–1 plausibility of a face from its landmarks (see module docs): a ``(468, 2)`` or
-    ``(478, 2)`` face mesh is scored by :func:`mesh_residual`; BlazeFace's ``(6, 2)``
-    keypoints (no mesh) get :data:`UNCONFIRMED`."""
+    ``(478, 2)`` face mesh is scored by :func:`mesh_residual`; anything else (BlazeFace's
+    ``(6, 2)`` keypoints: no mesh, or no landmarks at all) gets :data:`UNCONFIRMED`."""
+    if landmarks is None:
+        return UNCONFIRMED
     pts = np.asarray(landmarks)
-    if pts.ndim == 2 and pts.shape[0] == 6:
+    if pts.ndim != 2 or pts.shape[0] not in MESH_POINTS:
         return UNCONFIRMED
     excess = max(0.0, mesh_residual(pts) - RESIDUAL_OK) / RESIDUAL_WIDTH
     return float(np.exp(-excess * excess))
