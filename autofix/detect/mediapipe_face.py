@@ -114,12 +114,14 @@ ZOOM_OVERLAP = 0.25
 #: found there calls for tiles of ``FINE_TILE`` × the longer side around its rows.
 FINE_FACE = 0.1
 FINE_TILE = 0.3
-#: With the face-mesh check: candidates down to this score are looked at, and kept only
-#: where the mesh's face flag is at least ``MIN_FACE_FLAG`` (MediaPipe's face-mesh floor).
+#: With the face-mesh check (``confirm``): candidates down to ``CONFIRM_FLOOR`` are looked
+#: at; one under ``min_confidence`` is kept only where the mesh's face flag is at least
+#: ``RESCUE_FLAG``; any candidate whose flag is under ``REJECT_FLAG`` is dropped (the mesh
+#: model is sure it is no face); the mesh is attached (``mesh``) where the flag is at least
+#: ``MIN_FACE_FLAG`` (MediaPipe's face-mesh floor).
 CONFIRM_FLOOR = 0.3
 MIN_FACE_FLAG = 0.5
 RESCUE_FLAG = 0.75
-#: ... and any candidate whose flag is under this is dropped: the mesh model is sure it is no face.
 REJECT_FLAG = 0.1
 
 
