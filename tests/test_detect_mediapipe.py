@@ -397,12 +397,13 @@ def test_zoom_only_where_it_can_find_something(photos, photo, most, monkeypatch)
     assert len(tiles.zoom_windows(*photos[photo].shape[:2])) >= 9
 
 
-@pytest.mark.parametrize("photo, runs", [("astronaut", 1), ("camera", 1), ("zidane", 1), ("grace_hopper", 0),
+@pytest.mark.parametrize("photo, runs", [("camera", 1), ("zidane", 1), ("astronaut", 0), ("grace_hopper", 0),
                                          ("bus", 0), ("coffee", 0), ("chelsea", 0)])
 def test_pose_models_only_where_they_can_find_someone(photos, photo, runs, monkeypatch):
-    """The pose models run only when a face big enough for them has its person's hips in the
-    image: not without faces (coffee, chelsea), not when every face is small (bus: windows
-    instead), not for a head-and-shoulders portrait (grace_hopper)."""
+    """The pose models run only when a mid-sized face has its person's hips in the image:
+    not without faces (coffee, chelsea), not when every face is small (bus: windows
+    instead) or large (astronaut: 0.21 of the side), not for a head-and-shoulders portrait
+    (grace_hopper)."""
     import autofix.detect.mediapipe_pose as pose
 
     calls = []
