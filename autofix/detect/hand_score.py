@@ -16,12 +16,14 @@ multiplicative penalties (each factor in (0, 1], 1 = nothing odd):
 * **joint angles**: the bends at MCP, PIP and DIP of one finger turn the same way (fingers
   flex towards the palm); a zigzag (PIP and DIP bent opposite ways, both beyond
   ``ZIGZAG_DEG``) or a joint folded back beyond ``FOLD_DEG`` is penalised;
-* **chains**: finger chains of non-adjacent fingers (thumb excluded: it crosses the palm
-  in a fist) that cross each other while the palm faces the camera, and adjacent fingers whose chains coincide (mean gap
-  under ``COLLAPSED`` × palm: one finger drawn twice) or fingertips on top of each other;
+* **chains**: finger chains of non-adjacent fingers (thumb excluded: it crosses the palm in
+  a fist) that cross each other while the palm faces the camera, and adjacent fingers
+  whose chains coincide (mean gap under ``COLLAPSED`` × palm: one finger drawn twice) or
+  fingertips on top of each other;
 * **palm shape**: the four MCPs in order across the palm (index → pinky), spaced within a
-  factor ``MCP_SPACING`` of each other (both when the palm faces the camera), wrist → MCP distances within ``PALM_SPREAD`` of each
-  other (unless foreshortened), the thumb on the other side of the middle finger's axis than the pinky.
+  factor ``MCP_SPACING`` of each other (both when the palm faces the camera), wrist → MCP
+  distances within ``PALM_SPREAD`` of each other (unless foreshortened), the thumb on the
+  other side of the middle finger's axis than the pinky.
 
 Ratios are MediaPipe landmark distances (joint centres), measured on the hands the shipped
 detector finds in the open photos and in line with published phalanx/metacarpal lengths.

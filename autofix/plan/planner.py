@@ -8,11 +8,12 @@ Pipeline (:func:`plan_stage`):
 2. filters, in this order: confidence → area ratio → ``drop_size`` (box's shorter side in
    px) → top-k → order (:mod:`.filters`);
 3. per detection: :func:`~.masks.detection_mask`, or with ``mask.shape: auto`` for a
-   detection with 21 usable hand landmarks and no mask of its own the hand's landmark
-   mask (:func:`~.masks.hand_landmark_mask`: finger capsules + palm polygon; noted) → for ``stage.label == "hand"`` with
-   ``mask.wrist_extension > 0`` the hand-plus-wrist rule (landmarks when the detection has
-   21 of them, else the box fallback; noted) → :func:`~.masks.dilate_erode` by
-   ``mask.dilate``; masks empty at this point are dropped (noted);
+   detection with 21 usable hand landmarks and no mask of its own the hand's landmark mask
+   (:func:`~.masks.hand_landmark_mask`: finger capsules + palm polygon; noted) → for
+   ``stage.label == "hand"`` with ``mask.wrist_extension > 0`` the hand-plus-wrist rule
+   (landmarks when the detection has 21 of them, else the box fallback; noted) →
+   :func:`~.masks.dilate_erode` by ``mask.dilate``; masks empty at this point are dropped
+   (noted);
 4. grouping by ``mask.merge``: ``separate`` (one region per detection), ``merge`` (one
    region, the union), ``merge_invert`` (one region, the complement of the union); then
    ``mask.invert`` complements the union of the regions' masks as one region (so
