@@ -157,6 +157,10 @@ def test_zoom_windows_cover_with_overlap():
         xs = sorted({x0 for x0, _, _, _ in wins})
         side = wins[0][2] - wins[0][0]
         assert all(b - a <= 0.75 * side + 1 for a, b in zip(xs, xs[1:]))
+    # strips: tiles under 128 px or more than 32 of them are not worth running (a 20000x4 PNG
+    # once got 6666 tiles of 4 px and took 55 s)
+    assert zoom_windows(4, 20000) == [] and zoom_windows(200, 8000) == []
+    assert len(zoom_windows(800, 8000)) <= 32
 
 
 @pytest.mark.parametrize("name", ["astronaut", "camera", "grace_hopper", "zidane", "bus", "insightface_t1"])

@@ -110,6 +110,10 @@ ZOOM_MIN_SIDE = 640
 ZOOM_SKIP_FACE = 0.15
 ZOOM_TILE = 0.6
 ZOOM_OVERLAP = 0.25
+#: No zoom tiles smaller than this (px; the full-range model's input is 192²) or more than
+#: this many (a strip such as a 20000×4 image would otherwise get thousands of 4 px tiles).
+ZOOM_MIN_TILE = 128
+ZOOM_MAX_TILES = 32
 #: Second zoom level (:func:`fine_windows`): a face under this fraction of a zoom tile's side
 #: found there calls for tiles of ``FINE_TILE`` × the longer side around its rows.
 FINE_FACE = 0.1
@@ -161,13 +165,16 @@ def zoom_windows(
     (default :data:`ZOOM_TILE`) × the longer side, capped to the shorter side, as few
     per axis as cover it with at least :data:`ZOOM_OVERLAP` of a tile shared between
     neighbours (a face cut by one tile's edge is whole in the next), spread evenly with
-    the first and last flush with the image's edges."""
+    the first and last flush with the image's edges. None when the tile would be under
+    :data:`ZOOM_MIN_TILE` px or the tiles more than :data:`ZOOM_MAX_TILES` (strips)."""
     tile = ZOOM_TILE if tile is None else tile
     min_side = ZOOM_MIN_SIDE if min_side is None else min_side
     longer = max(height, width)
     if longer < min_side:
         return []
     side = min(int(math.ceil(tile * longer)), height, width)
+    if side < ZOOM_MIN_TILE:
+        return []
 
     def starts(length: int) -> list[int]:
         if length <= side:
@@ -175,7 +182,8 @@ def zoom_windows(
         count = int(math.ceil((length - side) / (side * (1.0 - ZOOM_OVERLAP)))) + 1
         return [int(round(i * (length - side) / (count - 1))) for i in range(count)]
 
-    return [(x, y, x + side, y + side) for y in starts(height) for x in starts(width)]
+    windows = [(x, y, x + side, y + side) for y in starts(height) for x in starts(width)]
+    return windows if len(windows) <= ZOOM_MAX_TILES else []
 
 
 def fine_windows(faces: Sequence[Detection], height: int, width: int, tile_side: int) -> list[Window]:
@@ -372,11 +380,12 @@ class MediaPipeFace(LiteRTDetector):
             if self.zoom and self.model == "full" and self._needs_zoom(found, height, width):
                 tiles = zoom_windows(height, width)
                 zoomed: list[Detection] = []
+                fine_side = tiles[0][2] - tiles[0][0] if tiles else 0
                 for window in tiles:  # rescue candidates: whole image only
                     zoomed += self._detect_window(image, window, False, self.min_confidence)
                 whole = [d for d in found if d.score >= self.min_confidence]
                 new = [d for d in zoomed if all(_distinct(d.box, k.box, 0.3, 0.6) for k in whole)]
-                for window in fine_windows(new, height, width, tiles[0][2] - tiles[0][0]):
+                for window in fine_windows(new, height, width, fine_side):
                     zoomed += self._detect_window(image, window, False, self.min_confidence)
                 found += zoomed
             found.sort(key=lambda d: (-d.score, d.box))
