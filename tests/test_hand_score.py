@@ -132,7 +132,8 @@ def test_the_guard_uses_presence_times_plausibility():
     bad = Detection(box=(0, 0, 1, 1), score=0.9, label="hand", landmarks=zigzag(UPRIGHT).astype(np.float32))
     assert weighted_score(good) == pytest.approx(0.9)
     assert weighted_score(bad) == pytest.approx(0.9 * hand_plausibility(zigzag(UPRIGHT)))
-    assert weighted_score(Detection(box=(0, 0, 1, 1), score=0.7, label="face")) == 0.7
+    assert weighted_score(Detection(box=(0, 0, 1, 1), score=0.7, label="face")) == pytest.approx(0.35)  # no mesh: x0.5
+    assert weighted_score(Detection(box=(0, 0, 1, 1), score=0.7, label="object")) == 0.7
 
 
 # ----------------------------------------------------------------------- real photos

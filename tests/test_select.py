@@ -7,13 +7,13 @@ import pytest
 
 from autofix.config import DetectorConfig
 from autofix.detect import build_detector
-from autofix.run.never_worse import choose, hand_plausibility
+from autofix.run.never_worse import choose
 from autofix.photos import photo_array
 
 
 @pytest.fixture(scope="module")
 def face_detector():
-    return build_detector(DetectorConfig(backend="mediapipe_face", model="short"))
+    return build_detector(DetectorConfig(backend="mediapipe_face"))  # the shipped one: full range + mesh
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +45,22 @@ def test_single_candidate_is_taken_unscored(face_detector, window):
     assert choose(face_detector, "face", window, (window,)).index == 0
 
 
-def test_hand_plausibility():
-    wrist, mcp = np.array([0.0, 0.0]), np.array([0.0, -10.0])
-    pts = np.zeros((21, 2), np.float32)
-    pts[0], pts[9] = wrist, mcp
-    for f, base in enumerate((1, 5, 9, 13, 17)):
-        for k in range(4):
-            pts[base + k] = [f * 3.0 - 6, -4.0 - 3.0 * k]
-    pts[9] = mcp
-    assert hand_plausibility(pts) == 1.0
-    pts[8] = [0, -400]  # a finger 40x the palm
-    assert hand_plausibility(pts) == 0.8
-    assert hand_plausibility(None) == 0.5
+@pytest.mark.parametrize("area", ["masked", "whole"])
+def test_the_step_scores_the_repainted_region_not_its_neighbour(area):
+    """``step._scored`` hands the guard the region's own box in window pixels, so another face
+    in the window cannot stand in for the repainted one (``choose(..., box=...)``)."""
+    from autofix.config import build_config
+    from autofix.plan import plan_stage
+    from autofix.run.step import _scored
+    from autofix.types import Detection
+
+    image = photo_array("insightface_t1")
+    stage = build_config("faces", overrides=[f"stages.*.crop.area={area}", "stages.*.crop.padding=200"]).stages[0]
+    det = Detection((270.0, 146.0, 392.0, 262.0), 0.9, "face")  # Monica; Rachel and Ross are within 200 px
+    region = plan_stage([det], image.shape, stage).regions[0]
+    crop = np.ascontiguousarray(image[region.crop.box[1]:region.crop.box[3], region.crop.box[0]:region.crop.box[2]])
+    original, windows, box = _scored(stage, image, region, (crop, crop))
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    assert (x1 - x0, y1 - y0) == (122, 116)
+    assert np.array_equal(original[y0:y1, x0:x1], image[146:262, 270:392])
+    assert original.shape[:2] != (122, 116) and len(windows) == 2

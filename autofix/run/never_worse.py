@@ -24,8 +24,6 @@ from ..types import Box, Detection
 
 __all__ = ["Choice", "choose", "crop_score", "hand_plausibility", "weighted_score"]
 
-#: Face meshes (MediaPipe's 468 points, 478 with irises) are scored by their plausibility.
-FACE_MESH_POINTS = (468, 478)
 
 
 def crop_score(detector: Detector, crop: np.ndarray, label: str, box: Box | None = None) -> float:
@@ -63,12 +61,12 @@ def _iou(a: Box, b: Box) -> float:
 def weighted_score(det: Detection) -> float:
     """The score best-of-N compares: for a hand, the detector's score (MediaPipe: the
     landmark model's hand presence) × :func:`~autofix.detect.hand_score.hand_plausibility`
-    of its 21 landmarks; for a face with a 468/478-point mesh, the score ×
-    :func:`~autofix.detect.face_score.face_plausibility` of the mesh; otherwise the
-    detector's score."""
+    of its 21 landmarks; for a face, the score × :func:`~autofix.detect.face_score.face_plausibility`
+    of its 468/478-point mesh (0.5 for a face without one: its mesh was not confirmed, or
+    the detector has none); otherwise the detector's score."""
     if det.label == "hand":
         return det.score * hand_plausibility(det.landmarks)
-    if det.label == "face" and det.landmarks is not None and len(det.landmarks) in FACE_MESH_POINTS:
+    if det.label == "face":  # a mesh → its plausibility; 6 keypoints or none (mesh not confirmed) → 0.5
         return det.score * face_plausibility(det.landmarks)
     return det.score
 

@@ -190,9 +190,9 @@ def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list
 
 
 def _kept(i: int, region: PlannedRegion, image: np.ndarray, candidates: tuple[np.ndarray, ...],
-          scored: tuple[np.ndarray, tuple[np.ndarray, ...]]) -> KeptRegion:
+          scored: tuple[np.ndarray, tuple[np.ndarray, ...], Any]) -> KeptRegion:
     x0, y0, x1, y1 = region.crop.box
-    original, windows = scored
+    original, windows, _ = scored
     if original.size == 0:  # one candidate: not scored, so the windows were not made
         original = _window(image, region)
         windows = tuple(blend_window(image, c, region.soft_mask, region.crop) for c in candidates)
@@ -201,24 +201,31 @@ def _kept(i: int, region: PlannedRegion, image: np.ndarray, candidates: tuple[np
 
 
 def _scored(stage: StageConfig, image: np.ndarray, region: PlannedRegion, candidates: tuple[np.ndarray, ...]
-            ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """The original window and each candidate composited into it, as best-of-N scores them.
+            ) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[float, float, float, float] | None]:
+    """The original window, each candidate composited into it, and the region's detection box
+    in window pixels, as best-of-N scores them (the box picks the repainted part, not another
+    one in the window).
 
-    Only-masked: the region's crop box. Whole picture: the crop box is the whole image, where
-    the detector would score whichever face or hand is best anywhere, so the window is the
-    soft mask's box padded like an only-masked crop."""
+    Only-masked: the region's crop box. Whole picture: the crop box is the whole image, so the
+    window is the soft mask's box padded like an only-masked crop."""
     if len(candidates) == 1:  # taken without scoring (see select.choose)
-        return image[:0, :0], candidates
+        return image[:0, :0], candidates, None
     if stage.crop.area != "whole":
-        return _window(image, region), tuple(blend_window(image, c, region.soft_mask, region.crop)
-                                             for c in candidates)
+        x0, y0 = region.crop.box[:2]
+        windows = tuple(blend_window(image, c, region.soft_mask, region.crop) for c in candidates)
+        return _window(image, region), windows, _shifted(region.box, x0, y0)
     h, w = image.shape[:2]
     x0, y0, x1, y1 = crop_window(mask_bbox(region.soft_mask), (w, h), max(stage.crop.padding, 32),
                                  stage.crop.resolution).box
     cx0, cy0 = region.crop.box[:2]
     windows = tuple(blend_window(image, c, region.soft_mask, region.crop)[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
                     for c in candidates)
-    return np.ascontiguousarray(image[y0:y1, x0:x1]), tuple(np.ascontiguousarray(v) for v in windows)
+    return (np.ascontiguousarray(image[y0:y1, x0:x1]), tuple(np.ascontiguousarray(v) for v in windows),
+            _shifted(region.box, x0, y0))
+
+
+def _shifted(box: Any, dx: float, dy: float) -> tuple[float, float, float, float]:
+    return (float(box[0]) - dx, float(box[1]) - dy, float(box[2]) - dx, float(box[3]) - dy)
 
 
 def _large_enough(stage: StageConfig, regions: list[PlannedRegion]) -> dict[int, str]:
