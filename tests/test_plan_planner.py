@@ -291,3 +291,25 @@ def test_plan_is_deterministic_and_leaves_inputs_alone():
         np.testing.assert_array_equal(a.soft_mask, b.soft_mask)
         assert a.crop == b.crop and a.index == b.index
     assert own.sum() == 16
+
+
+def test_auto_face_masks_by_detector():
+    """``mask.shape: auto`` on faces: MediaPipe's mesh mask as given (noted), a MediaPipe face
+    whose mesh was not confirmed (6 keypoints, no mask) the ellipse of its box, a YOLO face
+    (no landmarks) its box."""
+    from autofix.plan.masks import ellipse_mask
+    from autofix.plan.planner import NOTE_FACE_MESH_MASK, NOTE_FACE_UNCONFIRMED, build_mask
+
+    st = stage("face", mask={"shape": "auto", "dilate": 0})
+    box = (10.0, 12.0, 30.0, 40.0)
+    own = np.zeros((50, 60), bool)
+    own[15:35, 14:26] = True
+    mesh = Detection(box, 0.9, "face", mask=own, landmarks=np.zeros((468, 2), np.float32), source="mediapipe_face:full")
+    keypoints = Detection(box, 0.9, "face", landmarks=np.zeros((6, 2), np.float32), source="mediapipe_face:full")
+    yolo = Detection(box, 0.9, "face", source="yolo:face_yolov8n.pt")
+    hard, notes = build_mask(mesh, (50, 60), st)
+    assert np.array_equal(hard > 0, own) and notes == (NOTE_FACE_MESH_MASK,)
+    hard, notes = build_mask(keypoints, (50, 60), st)
+    assert np.array_equal(hard, ellipse_mask((50, 60), box)) and notes == (NOTE_FACE_UNCONFIRMED,)
+    hard, notes = build_mask(yolo, (50, 60), st)
+    assert np.array_equal(hard, box_mask((50, 60), box)) and notes == ()

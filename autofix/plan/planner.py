@@ -53,6 +53,10 @@ from .masks import (
 NOTE_WRIST_LANDMARKS = "wrist: landmarks"
 NOTE_WRIST_FALLBACK = "wrist: box fallback"
 NOTE_HAND_LANDMARK_MASK = "mask: hand landmarks"
+NOTE_FACE_MESH_MASK = "mask: face mesh"
+NOTE_FACE_UNCONFIRMED = "mask: face mesh not confirmed, ellipse of the box"
+#: BlazeFace's keypoints (eyes, nose, mouth, ears): a MediaPipe face without a confirmed mesh.
+FACE_KEYPOINTS = 6
 
 
 class StageRegions(NamedTuple):
@@ -104,15 +108,22 @@ def build_mask(
     """One detection's hard mask (shape → wrist rule for hands → dilate/erode) and its notes.
 
     ``mask.shape: auto`` on a detection with 21 usable hand landmarks and no mask of its own
-    (MediaPipe Hands) gives the landmark mask; box detectors (YOLO) keep their box or
-    segmentation mask, and ``box``/``ellipse`` are honoured as configured."""
+    (MediaPipe Hands) gives the landmark mask; a MediaPipe face carries its face-mesh mask
+    (forehead to chin) as its own mask, and one whose mesh was not confirmed (only
+    BlazeFace's 6 keypoints) gets the ellipse of its box; box detectors (YOLO) keep their box
+    or segmentation mask, and ``box``/``ellipse`` are honoured as configured."""
     h, w = int(image_shape_hw[0]), int(image_shape_hw[1])
     cfg = stage.mask
     notes: tuple[str, ...] = ()
-    if cfg.shape == "auto" and det.mask is None and _usable_hand_landmarks(det.landmarks):
+    auto_own = cfg.shape == "auto" and det.mask is None
+    if auto_own and _usable_hand_landmarks(det.landmarks):
         hard, notes = hand_landmark_mask((h, w), det.landmarks), (NOTE_HAND_LANDMARK_MASK,)
+    elif auto_own and _mediapipe_face(det) and len(det.landmarks) == FACE_KEYPOINTS:
+        hard, notes = detection_mask(det, (h, w), "ellipse"), (NOTE_FACE_UNCONFIRMED,)
     else:
         hard = detection_mask(det, (h, w), cfg.shape)
+        if cfg.shape == "auto" and det.mask is not None and _mediapipe_face(det):
+            notes = (NOTE_FACE_MESH_MASK,)
     if stage.label == "hand" and cfg.wrist_extension > 0:
         if _usable_hand_landmarks(det.landmarks):
             hard, notes = extend_past_wrist(hard, det.landmarks, cfg.wrist_extension), notes + (NOTE_WRIST_LANDMARKS,)
@@ -120,6 +131,11 @@ def build_mask(
             hard = extend_box_fallback(hard, det.box, cfg.wrist_extension, (h, w))
             notes += (NOTE_WRIST_FALLBACK,)
     return dilate_erode(hard, cfg.dilate), notes
+
+
+def _mediapipe_face(det: Detection) -> bool:
+    """A detection of the ``mediapipe_face`` detector (any label), with its landmarks."""
+    return det.source.startswith("mediapipe_face:") and det.landmarks is not None
 
 
 def _usable_hand_landmarks(landmarks: np.ndarray | None) -> bool:
