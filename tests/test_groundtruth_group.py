@@ -3,9 +3,9 @@ poker table, hands holding cards and chips), the hand-made ground truth of every
 photo, and what the default detectors find on the group photo.
 
 The photo is read from ``insightface-2.1-py3-none-any.whl`` (``scripts/install.sh``
-downloads it); tests that need it skip, naming the fetch command, when it is missing.
-Faces and hands the default detectors miss today (or missed before the zoom tiles of the
-full-range face model) are pinned as non-strict xfails.
+downloads it); a missing wheel fails them with the fetch command, as the other photo
+tests do (CI must not pass by skipping). Hands the shipped hand search misses today are
+pinned as non-strict xfails.
 """
 
 from __future__ import annotations
@@ -30,10 +30,7 @@ WHEEL = photos.WHEEL_PHOTOS["insightface_t1"][0]
 
 @pytest.fixture(scope="module")
 def group() -> np.ndarray:
-    try:
-        return photo_array("insightface_t1")
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    return photo_array("insightface_t1")
 
 
 def _fake_wheel(folder: Path) -> tuple[Path, np.ndarray]:
@@ -119,23 +116,16 @@ def _best_iou(box, boxes) -> float:
 
 @pytest.fixture(scope="module")
 def found(group) -> dict:
-    """What the default face and hand detectors find on the group photo."""
-    pytest.importorskip("ai_edge_litert")
-    from autofix.detect.mediapipe_face import MediaPipeFace
-    from autofix.detect.mediapipe_hands import MediaPipeHands
+    """What the shipped face and hand detectors (as the presets build them) find on the group photo."""
+    from autofix.config import DetectorConfig
+    from autofix.detect import build_detector
 
-    with MediaPipeFace() as faces, MediaPipeHands() as hands:
-        return {"faces": [d.box for d in faces.detect(group)], "hands": [d.box for d in hands.detect(group)]}
-
-
-#: Faces the default detector may miss (index in the ground truth -> why).
-FACE_MISSES = {5: "Phoebe (right, ~90 px face): found only with the full-range model's zoom tiles"}
+    faces = build_detector(DetectorConfig(backend="mediapipe_face"))
+    hands = build_detector(DetectorConfig(backend="mediapipe_hands"))
+    return {"faces": [d.box for d in faces.detect(group)], "hands": [d.box for d in hands.detect(group)]}
 
 
-@pytest.mark.parametrize("index", [
-    pytest.param(i, marks=pytest.mark.xfail(strict=False, reason=FACE_MISSES[i])) if i in FACE_MISSES else i
-    for i in range(len(GT[KEY]["faces"]))
-])
+@pytest.mark.parametrize("index", range(len(GT[KEY]["faces"])))
 def test_default_face_detector_finds_the_face(found, index):
     assert _best_iou(GT[KEY]["faces"][index]["box"], found["faces"]) >= 0.3
 
