@@ -50,9 +50,11 @@ class Detection:
         label: class name, e.g. ``"face"``, ``"hand"``, ``"person"``, ``"object"``.
         mask: optional ``(H, W)`` ``bool`` array, the object's own shape (segmentation
             detectors, SAM); ``None`` for box-only detectors.
-        landmarks: optional ``(K, 2)`` ``float32`` array of ``(x, y)`` pixels. For
-            ``label == "hand"`` from MediaPipe these are the 21 hand landmarks in
-            MediaPipe order (0 = wrist, 9 = middle-finger MCP).
+        landmarks: optional ``(K, 2)`` ``float32`` array of ``(x, y)`` pixels. From
+            MediaPipe: a hand's 21 landmarks in MediaPipe order (0 = wrist, 9 =
+            middle-finger MCP); a face's ``(468, 2)`` face mesh where the mesh model
+            confirmed it (``mask`` then holds the face-mesh mask, forehead to chin), else
+            BlazeFace's ``(6, 2)`` keypoints (eyes, nose tip, mouth, ears).
         source: registry name of the detector that produced it, e.g. ``"mediapipe_hands"``.
     """
 
