@@ -397,6 +397,24 @@ def test_zoom_only_where_it_can_find_something(photos, photo, most, monkeypatch)
     assert len(tiles.zoom_windows(*photos[photo].shape[:2])) >= 9
 
 
+def test_person_windows_tight_where_the_wide_one_hardly_magnifies(photos):
+    """A small face whose window of WINDOW_FACES face sizes would cover over TIGHT_ABOVE of
+    the longer side (under 2x zoom: a group photo's faces) also gets a tight window of
+    TIGHT_FACES face sizes at the same centre; smaller faces get the wide one only."""
+    from autofix.detect.mediapipe_hands import TIGHT_ABOVE, TIGHT_FACES, WINDOW_FACES
+
+    image = photos["zidane"]  # 720 x 1280
+    longest = max(image.shape[:2])
+    det = MediaPipeHands()
+    near = 0.095 * longest  # just under SMALL_FACE
+    assert WINDOW_FACES * near > TIGHT_ABOVE * longest
+    wide, tight = det.person_windows(image, [(640.0, 150.0, near)])
+    assert tight[2] - tight[0] == pytest.approx(TIGHT_FACES * near, abs=1)
+    assert abs((wide[0] + wide[2]) / 2 - (tight[0] + tight[2]) / 2) <= 1  # same centre (x)
+    small = 0.05 * longest
+    assert len(det.person_windows(image, [(640.0, 150.0, small)])) == 1
+
+
 @pytest.mark.parametrize("photo, runs", [("camera", 1), ("zidane", 1), ("astronaut", 0), ("grace_hopper", 0),
                                          ("bus", 0), ("coffee", 0), ("chelsea", 0)])
 def test_pose_models_only_where_they_can_find_someone(photos, photo, runs, monkeypatch):

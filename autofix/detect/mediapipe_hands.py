@@ -24,7 +24,8 @@ The search, deterministic (``search="people"``, the default):
 3. zoom windows, palm detection + landmarks at a larger scale, only where that can
    find something: around people too small for the whole-image pass and for pose
    (faces under ``SMALL_FACE`` of the longer side: a window of ``WINDOW_FACES`` face
-   sizes below each face), and the zoom tiles (side half the shorter image side,
+   sizes below each face, plus a tight one of ``TIGHT_FACES`` where that one hardly
+   magnifies), and the zoom tiles (side half the shorter image side,
    stride half a tile) holding the hand region of a clearly visible wrist (visibility ≥
    ``ZOOM_WRIST_VISIBILITY``) where step 2 found no hand (``camera.png``'s gloved hand
    is found that way only). MediaPipe letterboxes every input into the palm detector's
@@ -88,6 +89,12 @@ LARGE_FACE = 0.2
 #: Zoom window around a small person: side and downward offset of its centre, in face sizes.
 WINDOW_FACES = 7.5
 WINDOW_DROP = 3.5
+#: A window of ``WINDOW_FACES`` face sizes over this fraction of the image's longer side
+#: magnifies the palm detector's input less than 2x (faces just under ``SMALL_FACE``, a
+#: group photo): such a person also gets a tight window of ``TIGHT_FACES`` face sizes
+#: centred ``WINDOW_DROP`` face sizes below the face (the hands at the chest and the table).
+TIGHT_ABOVE = 0.5
+TIGHT_FACES = 4.0
 #: Pose wrists at least this visible are searched (MediaPipe Holistic: 0.1), if inside the
 #: image with a presence (the pose model's "in frame" score) at least this high.
 GUIDED_WRIST_VISIBILITY = 0.5
@@ -275,9 +282,13 @@ class MediaPipeHands(LiteRTDetector):
         windows = []
         for cx, cy, size in sorted(cues, key=lambda c: -c[2]):
             if 0 < size < SMALL_FACE * longest:
-                window = _square_window(cx, cy + WINDOW_DROP * size, WINDOW_FACES * size, width, height)
-                if window is not None:
-                    windows.append(window)
+                sides = [WINDOW_FACES * size]
+                if WINDOW_FACES * size > TIGHT_ABOVE * longest:
+                    sides.append(TIGHT_FACES * size)
+                for side in sides:
+                    window = _square_window(cx, cy + WINDOW_DROP * size, side, width, height)
+                    if window is not None:
+                        windows.append(window)
         return windows
 
     def _detect_window(
