@@ -1,5 +1,5 @@
 """Face masks from MediaPipe's 468-point face mesh: the face's silhouette, forehead and jaw
-included. Pure numpy geometry (no model, no OpenCV), used by
+included. Pure geometry on :mod:`autofix.plan.masks`' building blocks, used by
 :class:`autofix.detect.mediapipe_face.MediaPipeFace` (``mesh=True``) to attach
 ``Detection.mask``.
 
@@ -30,6 +30,8 @@ Pixel convention as :mod:`autofix.plan.masks`: pixel ``(col, row)`` has its cent
 from __future__ import annotations
 
 import numpy as np
+
+from .masks import convex_hull, polygon_mask
 
 #: MediaPipe's FACEMESH_FACE_OVAL, as one closed loop (starting at the forehead's top,
 #: landmark 10, going down the subject's left side to the chin, 152, and back up).
@@ -86,60 +88,6 @@ def face_outline(mesh: np.ndarray, forehead: float = FOREHEAD, chin: float = CHI
     over itself)."""
     pts = _mesh(mesh)
     return convex_hull(np.concatenate([pts, extend_points(pts, pts, forehead, chin)]))
-
-
-def convex_hull(points: np.ndarray) -> np.ndarray:
-    """Convex hull ``(M, 2)`` float64 of ``(N, 2)`` points, in order round it (OpenCV's
-    ``convexHull`` on the points as float32, returning the original float64 points;
-    collinear and inner points dropped)."""
-    pts = np.asarray(points, np.float64)[:, :2]
-    if len(pts) < 3:
-        return pts.copy()
-    import cv2
-
-    index = cv2.convexHull(pts.astype(np.float32), clockwise=False, returnPoints=False)
-    return pts[np.asarray(index).reshape(-1)]
-
-
-def polygon_mask(shape_hw: tuple[int, ...], polygon: np.ndarray) -> np.ndarray:
-    """``(H, W)`` bool mask of the pixels whose centre lies inside ``polygon`` (``(N, 2)``
-    x, y pixels, closed implicitly; even-odd rule, see the module docs). Parts outside
-    the image are clipped."""
-    h, w = int(shape_hw[0]), int(shape_hw[1])
-    if h <= 0 or w <= 0:
-        raise ValueError(f"mask shape must be positive (H, W), is {tuple(shape_hw)}")
-    poly = np.asarray(polygon, np.float64)
-    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
-        raise ValueError(f"polygon must be (N >= 3, 2) points, got shape {poly.shape}")
-    out = np.zeros((h, w), bool)
-    if not np.isfinite(poly).all():
-        raise ValueError("polygon has non-finite points")
-    # only the rows/columns whose centres can be inside
-    c0 = max(0, int(np.floor(poly[:, 0].min() - 0.5)))
-    c1 = min(w, int(np.ceil(poly[:, 0].max() + 0.5)))
-    r0 = max(0, int(np.floor(poly[:, 1].min() - 0.5)))
-    r1 = min(h, int(np.ceil(poly[:, 1].max() + 0.5)))
-    if c0 >= c1 or r0 >= r1:
-        return out
-    ys = np.arange(r0, r1, dtype=np.float64) + 0.5
-    ncols = c1 - c0
-    # even-odd by toggles: a crossing at x flips every pixel whose centre is at or right
-    # of x (centre >= x, i.e. column >= ceil(x - c0 - 0.5)); parity of the running count
-    toggles = np.zeros((r1 - r0, ncols + 1), np.int32)
-    a, b = poly, np.roll(poly, -1, axis=0)
-    for (ax, ay), (bx, by) in zip(a, b):
-        if ay == by:
-            continue  # horizontal edges never cross a horizontal ray
-        lo, hi = min(ay, by), max(ay, by)
-        rows = np.nonzero((ys >= lo) & (ys < hi))[0]  # half-open: a shared vertex counts once
-        if not len(rows):
-            continue
-        x_cross = ax + (ys[rows] - ay) / (by - ay) * (bx - ax)
-        start = np.clip(np.ceil(x_cross - c0 - 0.5), 0, ncols).astype(np.intp)
-        np.add.at(toggles, (rows, start), 1)
-    inside = (np.cumsum(toggles[:, :ncols], axis=1) & 1).astype(bool)
-    out[r0:r1, c0:c1] = inside
-    return out
 
 
 def face_mask(shape_hw: tuple[int, ...], mesh: np.ndarray, forehead: float = FOREHEAD,

@@ -160,27 +160,57 @@ def _segment_dist2(xs: np.ndarray, ys: np.ndarray, p0: np.ndarray, p1: np.ndarra
     return (xs - p0[0] - t * d[0]) ** 2 + (ys - p0[1] - t * d[1]) ** 2
 
 
-def _convex_hull(points: np.ndarray) -> np.ndarray:
-    """Counter-clockwise (in x-right, y-down pixels: clockwise on screen) convex hull,
-    Andrew's monotone chain; collinear points dropped."""
-    pts = sorted({(float(x), float(y)) for x, y in points})
-    if len(pts) <= 2:
-        return np.array(pts, np.float64)
+def convex_hull(points: np.ndarray) -> np.ndarray:
+    """Convex hull ``(M, 2)`` float64 of ``(N, 2)`` points, in order round it (OpenCV's
+    ``convexHull`` on the points as float32, returning the original float64 points;
+    collinear and inner points dropped)."""
+    pts = np.asarray(points, np.float64)[:, :2]
+    if len(pts) < 3:
+        return pts.copy()
+    index = cv2.convexHull(pts.astype(np.float32), clockwise=False, returnPoints=False)
+    return pts[np.asarray(index).reshape(-1)]
 
-    def cross(o, a, b):
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
-    lower: list[tuple[float, float]] = []
-    upper: list[tuple[float, float]] = []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    for p in reversed(pts):
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1], np.float64)
+def polygon_mask(shape_hw: tuple[int, ...], polygon: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool mask of the pixels whose centre lies inside ``polygon`` (``(N, 2)``
+    x, y pixels, closed implicitly; even-odd rule: a centre exactly on a left/top edge is
+    in, on a right/bottom edge out). Parts outside
+    the image are clipped."""
+    h, w = int(shape_hw[0]), int(shape_hw[1])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"mask shape must be positive (H, W), is {tuple(shape_hw)}")
+    poly = np.asarray(polygon, np.float64)
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
+        raise ValueError(f"polygon must be (N >= 3, 2) points, got shape {poly.shape}")
+    out = np.zeros((h, w), bool)
+    if not np.isfinite(poly).all():
+        raise ValueError("polygon has non-finite points")
+    # only the rows/columns whose centres can be inside
+    c0 = max(0, int(np.floor(poly[:, 0].min() - 0.5)))
+    c1 = min(w, int(np.ceil(poly[:, 0].max() + 0.5)))
+    r0 = max(0, int(np.floor(poly[:, 1].min() - 0.5)))
+    r1 = min(h, int(np.ceil(poly[:, 1].max() + 0.5)))
+    if c0 >= c1 or r0 >= r1:
+        return out
+    ys = np.arange(r0, r1, dtype=np.float64) + 0.5
+    ncols = c1 - c0
+    # even-odd by toggles: a crossing at x flips every pixel whose centre is at or right
+    # of x (centre >= x, i.e. column >= ceil(x - c0 - 0.5)); parity of the running count
+    toggles = np.zeros((r1 - r0, ncols + 1), np.int32)
+    a, b = poly, np.roll(poly, -1, axis=0)
+    for (ax, ay), (bx, by) in zip(a, b):
+        if ay == by:
+            continue  # horizontal edges never cross a horizontal ray
+        lo, hi = min(ay, by), max(ay, by)
+        rows = np.nonzero((ys >= lo) & (ys < hi))[0]  # half-open: a shared vertex counts once
+        if not len(rows):
+            continue
+        x_cross = ax + (ys[rows] - ay) / (by - ay) * (bx - ax)
+        start = np.clip(np.ceil(x_cross - c0 - 0.5), 0, ncols).astype(np.intp)
+        np.add.at(toggles, (rows, start), 1)
+    inside = (np.cumsum(toggles[:, :ncols], axis=1) & 1).astype(bool)
+    out[r0:r1, c0:c1] = inside
+    return out
 
 
 def hand_landmark_mask(shape_hw: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
@@ -223,15 +253,16 @@ def hand_landmark_mask(shape_hw: tuple[int, ...], landmarks: np.ndarray) -> np.n
     inside = np.zeros((y1 - y0, x1 - x0), bool)
     for p0, p1 in segments:
         inside |= _segment_dist2(xs, ys, p0, p1) <= r_finger * r_finger
-    hull = _convex_hull(lm[list(HAND_PALM_POINTS)])
+    hull = convex_hull(lm[list(HAND_PALM_POINTS)])
     near = np.zeros_like(inside)
     for i in range(len(hull)):
         near |= _segment_dist2(xs, ys, hull[i], hull[(i + 1) % len(hull)]) <= r_palm * r_palm
     if len(hull) >= 3:  # inside: on the inner side of every edge (the hull turns one way)
+        turn = np.sign(np.sum(hull[:, 0] * np.roll(hull[:, 1], -1) - np.roll(hull[:, 0], -1) * hull[:, 1]))
         poly = np.ones_like(inside)
         for i in range(len(hull)):
             a, b = hull[i], hull[(i + 1) % len(hull)]
-            poly &= (b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0]) >= 0
+            poly &= turn * ((b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0])) >= 0
         near |= poly
     out[y0:y1, x0:x1] = _binary(inside | near)
     return out
