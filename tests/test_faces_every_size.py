@@ -205,10 +205,10 @@ def test_unconfirmed_faces_keep_keypoints_and_no_mask(detectors, monkeypatch):
     under REJECT_FLAG (the mesh model is sure it is no face) it is dropped."""
     det = detectors["registry"]
     real = det.face_mesh
-    monkeypatch.setattr(det, "face_mesh", lambda img, d: (real(img, d)[0], 0.3))
+    monkeypatch.setattr(det, "face_mesh", lambda img, d, *a: (real(img, d, *a)[0], 0.3))
     (face,) = det.detect(photo_array("astronaut"))
     assert face.mask is None and face.landmarks.shape == (6, 2)
-    monkeypatch.setattr(det, "face_mesh", lambda img, d: (real(img, d)[0], 0.05))
+    monkeypatch.setattr(det, "face_mesh", lambda img, d, *a: (real(img, d, *a)[0], 0.05))
     assert det.detect(photo_array("astronaut")) == []
 
 

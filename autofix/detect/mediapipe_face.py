@@ -50,6 +50,33 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
   Zidane) adds nothing once ``confirm`` and ``zoom`` are on (7/7, 6/6 either way), so
   it is off by default; mirroring the short-range model only added a false face on a
   cat photo.
+* The rotated search (``rotate``, on for ``full``; :meth:`MediaPipeFace._rotated_search`),
+  by need. BlazeFace is trained on roughly upright faces: on copies of the 8 photos turned
+  on a canvas that holds all of them (black corners), the search above keeps all 13
+  certain faces to ±35°, finds 9 at 50°, 5 at 90°, 3 at 180°. MediaPipe's answer is to run
+  on rotated input: a copy is turned (:func:`rotate_image`), searched as an upright image,
+  and its finds are mapped back exactly (:func:`unrotate_detection`: keypoints through the
+  inverse map; the box is the upright box of the ellipse inscribed in the copy's box,
+  turned back). Two cues, both free on an ordinary photo:
+
+  - *no face* (no detection ≥ ``min_confidence`` with a mesh flag ≥
+    :data:`MIN_FACE_FLAG`): the whole image turned by ±90° (:data:`PROBE_TURNS`: a photo
+    on its side). The only bench images that pay are coffee and chelsea: +12 ms each
+    (two passes and the mesh check of their candidates). ±45° probes found nothing more.
+  - *a rolled face* (eyes' line ≥ :data:`ROLL_CUE` = 35° off level; the group photo's
+    most tilted head is at 31°): the full search (zoom tiles by need) of the copy turned to
+    level it, snapped to 45°, then again for the faces that copy finds, up to
+    :data:`MAX_TURNS` turns. The group photo turned −90° shows one face upright (at
+    −48°); the 45° copy finds four more (at about −90°), the 90° copy the sixth.
+
+  Each face a turned copy adds needs a face-mesh flag ≥ :data:`ROTATED_FLAG` (0.75) in a
+  region turned with its copy: real faces found in turned copies got 0.87-1.0, the two
+  false ones (the coffee cup in ±45° copies) 0.58 and 0.66. With it: 13/13 at every turn of
+  ±20/35/45/50/90° but 50° (11/13: bus.jpg's ~50 px faces; the upright search reports an
+  unconfirmed false face there, so no cue fires) and 11/13 at 180° (upside-down photos
+  are not probed; Zidane and a bus face stay lost). No false face added; the upright
+  search's own false ones on turned copies remain (bus.jpg at 50/90/180°, the cat's face in
+  chelsea at −50°). Upright photos with faces: unchanged (no cue).
 * Pose landmarks (BlazePose nose/eyes/ears) as a face cue were measured and not kept:
   the pose models cost 25-150 ms an image (10× a face pass), found no face the steps
   above miss, and found neither Zidane nor the group photo's sixth person.
@@ -64,7 +91,8 @@ group photo): whole image only 4.4 / 4.6; with the mirror pass (the old default)
 15.1; ``confirm`` 7.0 / 13.5; ``zoom`` 8.7 / 22.8; both (this default) 11.4 / 33.4; with
 ``mesh`` (the registry's detector: mesh and mask for every face) 12.6 / 38.8. The whole
 default detection (these faces + the default hand search) is 2.8× the bare pass (one
-whole-image face + hands pass) over those 8 images.
+whole-image face + hands pass) over those 8 images (the rotated search's probe adds
+about 3 ms an image there: coffee and chelsea have no face).
 
 Detections overlapping by IoU ≥ 0.3 (or mostly contained in a better one) are merged,
 keeping the highest score. Scores under 0.5 are dropped here unless the face mesh rescues
@@ -127,6 +155,15 @@ CONFIRM_FLOOR = 0.3
 MIN_FACE_FLAG = 0.5
 RESCUE_FLAG = 0.75
 REJECT_FLAG = 0.1
+#: Rotated search (``rotate``, with ``confirm``; see :meth:`MediaPipeFace._rotated_search`):
+#: an image where the upright search found no face gets the whole-image pass on copies
+#: turned by ``PROBE_TURNS``; a face found rolled by at least ``ROLL_CUE`` degrees calls for
+#: the full search of a copy turned to level it (up to ``MAX_TURNS`` turns). Every face a
+#: turned copy adds needs a face-mesh flag of at least ``ROTATED_FLAG``.
+ROLL_CUE = 35.0
+MAX_TURNS = 3
+PROBE_TURNS = (90.0, -90.0)
+ROTATED_FLAG = 0.75
 
 
 def check_image(image: Any) -> np.ndarray:
@@ -241,6 +278,76 @@ def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
 
 
 
+def rotation_matrix(height: int, width: int, turn: float) -> tuple[np.ndarray, int, int]:
+    """The ``(2, 3)`` affine map of continuous pixel coordinates (pixel ``i`` spans
+    ``[i, i + 1)``) from an image of ``width`` × ``height`` to its copy turned
+    counter-clockwise on screen by ``turn`` degrees about its centre, on a canvas just large
+    enough to hold all of it (``new_width``, ``new_height``); returns ``(matrix, new_width,
+    new_height)``. Multiples of 90° are exact (a pure permutation of pixels)."""
+    rad = math.radians(turn)
+    c, s = math.cos(rad), math.sin(rad)
+    c, s = (0.0 if abs(c) < 1e-12 else c), (0.0 if abs(s) < 1e-12 else s)
+    new_w = int(math.ceil(width * abs(c) + height * abs(s) - 1e-6))
+    new_h = int(math.ceil(width * abs(s) + height * abs(c) - 1e-6))
+    linear = np.array([[c, s], [-s, c]])
+    shift = np.array([new_w / 2, new_h / 2]) - linear @ np.array([width / 2, height / 2])
+    return np.hstack([linear, shift[:, None]]), new_w, new_h
+
+
+def rotate_image(image: np.ndarray, turn: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned counter-clockwise by ``turn`` degrees on a canvas that holds all of
+    it (black outside), and :func:`rotation_matrix`'s map into it."""
+    import cv2
+
+    height, width = image.shape[:2]
+    matrix, new_w, new_h = rotation_matrix(height, width, turn)
+    # cv2 maps pixel centres (index coordinates): x_idx = x - 0.5 on both sides
+    index = matrix.copy()
+    index[:, 2] += matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    rotated = cv2.warpAffine(image, index, (new_w, new_h), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return np.ascontiguousarray(rotated), matrix
+
+
+def unrotate_detection(det: Detection, matrix: np.ndarray, turn: float, width: int, height: int) -> Detection | None:
+    """A detection in a turned copy (``matrix``, ``turn``: :func:`rotate_image`'s) back in
+    the original ``width`` × ``height`` image: keypoints mapped exactly; the box is the
+    axis-aligned box of the ellipse inscribed in the copy's box turned back (a face is an
+    oval: a square box turned 45° keeps its size), clipped. ``None`` when its centre
+    lies outside the original (the copy's empty corners)."""
+    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+    x0, y0, x1, y1 = det.box
+    cx, cy = inverse @ np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
+    if not (0.0 <= cx < width and 0.0 <= cy < height):
+        return None
+    rad = math.radians(turn)
+    c, s = abs(math.cos(rad)), abs(math.sin(rad))
+    a, b = (x1 - x0) / 2, (y1 - y0) / 2
+    half_w, half_h = math.hypot(a * c, b * s), math.hypot(a * s, b * c)
+    box = clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), width, height)
+    if box is None:
+        return None
+    landmarks = det.landmarks
+    if landmarks is not None:
+        pts = np.asarray(landmarks, np.float64)
+        landmarks = (pts @ inverse[:, :2].T + inverse[:, 2]).astype(np.float32)
+    return replace(det, box=box, landmarks=landmarks)
+
+
+def face_roll(det: Detection) -> float | None:
+    """How far a face is turned counter-clockwise on screen (degrees, −180..180), from its
+    eyes (the 6 keypoints or the 468-point mesh); ``None`` without landmarks."""
+    pts = det.landmarks
+    if pts is None or len(pts) not in (6, 468):
+        return None
+    right, left = (pts[0], pts[1]) if len(pts) == 6 else (pts[33], pts[263])
+    return math.degrees(math.atan2(-(float(left[1]) - float(right[1])), float(left[0]) - float(right[0])))
+
+
+def _angle_diff(a: float, b: float) -> float:
+    return (a - b + 180.0) % 360.0 - 180.0
+
+
 class LiteRTDetector:
     """Shared lifetime of the LiteRT models a detector builds lazily into ``self._models``."""
 
@@ -311,6 +418,9 @@ class MediaPipeFace(LiteRTDetector):
             bool array. Faces the mesh does not confirm keep the 6 keypoints and no mask
             (the planner's box/ellipse then applies). Implies ``confirm``.
         mesh_mask: with ``mesh``, also build the mask (off: the mesh only).
+        rotate: the rotated search by need (:meth:`_rotated_search`: tilted faces, turned
+            photos); needs ``confirm`` (every rotated find is confirmed by the face mesh);
+            ``None`` → on for ``full``.
 
     ``detect`` returns :class:`~autofix.types.Detection` records with ``box`` in float
     pixels clipped to the image, ``score`` in [0, 1], and ``landmarks`` either a ``(6, 2)``
@@ -332,6 +442,7 @@ class MediaPipeFace(LiteRTDetector):
         confirm: bool | None = None,
         mesh: bool = False,
         mesh_mask: bool = True,
+        rotate: bool | None = None,
     ) -> None:
         if model not in FACE_MODELS:
             raise ConfigError(
@@ -346,8 +457,10 @@ class MediaPipeFace(LiteRTDetector):
         self.mesh = bool(mesh)
         self.mesh_mask = bool(mesh_mask)
         self.confirm = self.mesh or (model == "full" if confirm is None else bool(confirm))
+        self.rotate = self.confirm and (model == "full" if rotate is None else bool(rotate))
         self._models = None
         self._lock = threading.Lock()
+        self._level = False
 
     def windows(self, height: int, width: int) -> list[Window]:
         """Where the model always runs: square tiles for ``short``, the whole image for
@@ -370,31 +483,122 @@ class MediaPipeFace(LiteRTDetector):
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in ``image`` (``(H, W, 3)`` uint8 RGB), sorted left to right."""
         image = check_image(image)
-        height, width = image.shape[:2]
         floor = min(self.min_confidence, CONFIRM_FLOOR) if self.confirm else self.min_confidence
-        found: list[Detection] = []
         with self._lock:
+            found = self._search(image, floor)
+            found.sort(key=lambda d: (-d.score, d.box))
+            found = dedupe(found)
+            self._level = False
+            if self.confirm:
+                found = [d for d in (self._confirm(image, d) for d in found) if d is not None]
+            if self.rotate and self.confirm:  # every turned find needs the mesh's check
+                found = self._rotated_search(image, found, self._level)
+        return sorted(found, key=lambda d: d.box)
+
+    def _search(self, image: np.ndarray, floor: float, whole: list[Detection] | None = None) -> list[Detection]:
+        """The upright search of ``image``, not merged: the whole image (candidates down to
+        ``floor``; ``whole``: that pass's finds, already made), then the zoom tiles and the
+        second zoom level by need (candidates down to ``min_confidence``)."""
+        height, width = image.shape[:2]
+        found: list[Detection] = []
+        if whole is not None:
+            found += whole
+        else:
             for window in self.windows(height, width):
                 for mirrored in (False, True) if self.mirror else (False,):
                     found += self._detect_window(image, window, mirrored, floor)
-            if self.zoom and self.model == "full" and self._needs_zoom(found, height, width):
-                tiles = zoom_windows(height, width)
-                zoomed: list[Detection] = []
-                fine_side = tiles[0][2] - tiles[0][0] if tiles else 0
-                for window in tiles:  # rescue candidates: whole image only
-                    zoomed += self._detect_window(image, window, False, self.min_confidence)
-                whole = [d for d in found if d.score >= self.min_confidence]
-                new = [d for d in zoomed if all(_distinct(d.box, k.box, 0.3, 0.6) for k in whole)]
-                for window in fine_windows(new, height, width, fine_side):
-                    zoomed += self._detect_window(image, window, False, self.min_confidence)
-                found += zoomed
-            found.sort(key=lambda d: (-d.score, d.box))
-            found = dedupe(found)
-            if self.confirm:
-                found = [d for d in (self._confirm(image, d) for d in found) if d is not None]
-        return sorted(found, key=lambda d: d.box)
+        if self.zoom and self.model == "full" and self._needs_zoom(found, height, width):
+            tiles = zoom_windows(height, width)
+            zoomed: list[Detection] = []
+            fine_side = tiles[0][2] - tiles[0][0] if tiles else 0
+            for window in tiles:  # rescue candidates: whole image only
+                zoomed += self._detect_window(image, window, False, self.min_confidence)
+            kept = [d for d in found if d.score >= self.min_confidence]
+            new = [d for d in zoomed if all(_distinct(d.box, k.box, 0.3, 0.6) for k in kept)]
+            for window in fine_windows(new, height, width, fine_side):
+                zoomed += self._detect_window(image, window, False, self.min_confidence)
+            found += zoomed
+        return found
 
-    def face_mesh(self, image: np.ndarray, det: Detection) -> tuple[np.ndarray, float]:
+    def _rotation_cues(self, found: Sequence[Detection]) -> list[float]:
+        """The turns (degrees, counter-clockwise, :func:`rotate_image`) that would level the
+        faces in ``found`` rolled by at least :data:`ROLL_CUE`, snapped to multiples of
+        45° (a face within 22.5° of level is found: the 20° copies keep every face), best
+        face first, each turn once."""
+        turns: list[float] = []
+        for det in sorted(found, key=lambda d: -d.score):
+            roll = face_roll(det)
+            if roll is None or abs(roll) < ROLL_CUE:
+                continue
+            turn = float(_angle_diff(45.0 * round(-roll / 45.0), 0.0))
+            if turn not in turns:
+                turns.append(turn)
+        return turns
+
+    def _rotated_search(self, image: np.ndarray, found: list[Detection], level: bool) -> list[Detection]:
+        """Faces the upright search missed because they are tilted or the photo is turned
+        (see module docs). ``found``: the upright search's faces after the mesh check;
+        ``level``: whether one of them is a face (score ≥ ``min_confidence``, mesh flag ≥
+        :data:`MIN_FACE_FLAG`).
+
+        Without a face, the whole image turned by :data:`PROBE_TURNS` (a photo on its side);
+        then, while faces found so far are rolled (:meth:`_rotation_cues`) and at most
+        :data:`MAX_TURNS` turns have been searched, the full search (zoom tiles by need) of
+        the copy turned to level the best such face. Finds are mapped back exactly
+        (:func:`unrotate_detection`), merged over turns (the best-scored copy of a face
+        stands for it: an upside-down face can score too) and each new one is confirmed by
+        the face mesh in a region turned with its copy (flag ≥ :data:`ROTATED_FLAG`)."""
+        wholes: dict[float, tuple[np.ndarray, np.ndarray, list[Detection]]] = {}
+
+        def whole_pass(turn: float) -> tuple[np.ndarray, np.ndarray, list[Detection]]:
+            if turn not in wholes:
+                rotated, matrix = rotate_image(image, turn)
+                window = (0, 0, rotated.shape[1], rotated.shape[0])
+                wholes[turn] = (rotated, matrix, self._detect_window(rotated, window, False, self.min_confidence))
+            return wholes[turn]
+
+        if not level:
+            cands = []
+            for turn in PROBE_TURNS:
+                _, matrix, whole = whole_pass(turn)
+                cands += self._turned_back(image, whole, matrix, turn)
+            found = found + self._confirm_turned(image, cands, found)
+        searched: list[float] = []
+        while len(searched) < MAX_TURNS:
+            turn = next((t for t in self._rotation_cues(found) if t not in searched), None)
+            if turn is None:
+                break
+            searched.append(turn)
+            rotated, matrix, whole = whole_pass(turn)
+            cands = self._turned_back(image, self._search(rotated, self.min_confidence, whole=whole), matrix, turn)
+            found = found + self._confirm_turned(image, cands, found)
+        return found
+
+    def _turned_back(
+        self, image: np.ndarray, cands: Sequence[Detection], matrix: np.ndarray, turn: float
+    ) -> list[tuple[Detection, float]]:
+        """Candidates found in a copy turned by ``turn`` (``matrix``: :func:`rotate_image`'s)
+        mapped back to ``image``, each with its turn."""
+        height, width = image.shape[:2]
+        back = (unrotate_detection(d, matrix, turn, width, height) for d in cands)
+        return [(d, turn) for d in back if d is not None]
+
+    def _confirm_turned(
+        self, image: np.ndarray, cands: Sequence[tuple[Detection, float]], known: Sequence[Detection]
+    ) -> list[Detection]:
+        """Candidates of turned copies (:meth:`_turned_back`), best score first, merged; those
+        that are not ``known`` confirmed by the face mesh (flag ≥ :data:`ROTATED_FLAG`)."""
+        out: list[Detection] = []
+        taken: list[Detection] = list(known)
+        for det, turn in sorted(cands, key=lambda c: (-c[0].score, c[0].box)):
+            if all(_distinct(det.box, k.box, 0.3, 0.6) for k in taken):
+                taken.append(det)  # the best copy of this face stands for it, confirmed or not
+                det = self._confirm(image, det, turn=turn, min_flag=ROTATED_FLAG)
+                if det is not None:
+                    out.append(det)
+        return out
+
+    def face_mesh(self, image: np.ndarray, det: Detection, turn: float = 0.0) -> tuple[np.ndarray, float]:
         """``(468, 2)`` float64 mesh pixels and the mesh model's face flag (0..1) for one
         face detection (6 keypoints). First in the region MediaPipe's face-mesh graph
         uses (the box, turned to level the eyes, ×1.5 on its longer side); when the flag
@@ -402,7 +606,9 @@ class MediaPipeFace(LiteRTDetector):
         size on the box's centre, and the better of the two is returned (the keypoints of a
         three-quarter profile can be far enough off to turn the first region away from
         the face: Zidane, looking down in ``zidane.jpg``, flag 0.29 → 0.99). A candidate
-        under ``min_confidence`` goes straight to the upright square (one model run)."""
+        under ``min_confidence`` goes straight to the upright square (one model run). For
+        a face found in a copy turned by ``turn`` degrees the "upright" square is turned
+        with it (level in the copy)."""
         from .blaze import RawDetection, rotated_roi
 
         height, width = image.shape[:2]
@@ -410,7 +616,7 @@ class MediaPipeFace(LiteRTDetector):
         kps = np.asarray(det.landmarks, np.float64)[:6] / (width, height)
         raw = RawDetection((x0 / width, y0 / height, x1 / width, y1 / height), kps, det.score)
         side = 1.5 * max(x1 - x0, y1 - y0)
-        upright = ((x0 + x1) / 2, (y0 + y1) / 2, side, side, 0.0)
+        upright = ((x0 + x1) / 2, (y0 + y1) / 2, side, side, math.radians(turn))
         if det.score < self.min_confidence:  # a weak candidate's keypoints are not to be trusted
             return self._mesh_in(image, upright)
         pts, flag = self._mesh_in(image, rotated_roi(raw, width, height, start=0, end=1,
@@ -434,12 +640,17 @@ class MediaPipeFace(LiteRTDetector):
         pts = project_landmarks(marks.reshape(-1, 3)[:, :2].astype(np.float64) / size, roi)
         return pts, float(flag_value)
 
-    def _confirm(self, image: np.ndarray, det: Detection) -> Detection | None:
-        """The face-mesh check of one candidate (see ``confirm``/``mesh``)."""
-        pts, flag = self.face_mesh(image, det)
+    def _confirm(
+        self, image: np.ndarray, det: Detection, turn: float = 0.0, min_flag: float = REJECT_FLAG
+    ) -> Detection | None:
+        """The face-mesh check of one candidate (see ``confirm``/``mesh``); ``turn``: the
+        candidate was found in a copy turned that much, ``min_flag``: the flag it needs."""
+        pts, flag = self.face_mesh(image, det, turn) if turn else self.face_mesh(image, det)
         confirmed = flag >= MIN_FACE_FLAG
-        if flag < REJECT_FLAG:
+        if flag < max(min_flag, REJECT_FLAG):
             return None
+        if confirmed and det.score >= self.min_confidence:
+            self._level = True  # a face for sure: no probe of turned copies (_rotated_search)
         if det.score < self.min_confidence:
             if flag < RESCUE_FLAG:
                 return None
