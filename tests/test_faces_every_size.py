@@ -69,8 +69,7 @@ def test_default_search_finds_every_certain_face(detectors, groundtruth, name):
 @pytest.mark.parametrize("name", list(KEYS))
 def test_monochrome_mirrored_and_tilted_copies(detectors, groundtruth, name):
     """Greyscale (old monochrome photos), mirrored and 20°-tilted copies of each photo: every
-    certain face still found, no false face. (Tilts of 35° and more lose faces: 4/6 in the
-    group photo, neither in zidane.jpg at 35°; not pinned here.)"""
+    certain face still found, no false face. (Larger tilts: the rotated search, below.)"""
     import cv2
 
     image = _photo(name)
@@ -262,3 +261,145 @@ def test_second_zoom_level_only_for_new_small_faces():
     assert wins and all(x1 - x0 == side and y0 < 460 and y1 > 380 for x0, y0, x1, y1 in wins)
     every = zoom_windows(886, 1280, tile=FINE_TILE, min_side=0)
     assert set(wins) < set(every) and {w for w in every if w[1] < 460 and w[3] > 380} == set(wins)
+
+
+# --- the rotated search (tilted faces, photos on their side) --------------------------------
+
+
+def _turned(image: np.ndarray, degrees: float):
+    """``image`` turned counter-clockwise by ``degrees`` on a canvas that holds all of it
+    (black corners; cv2's own matrix, independent of the detector's), and the map of boxes:
+    the upright hull of a box's inscribed ellipse (the face) turned with it, or with
+    ``corners`` the hull of the box's turned corners."""
+    import cv2
+
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(round(w * c + h * s)), int(round(w * s + h * c))
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    turned = cv2.warpAffine(image, m, (nw, nh), borderMode=cv2.BORDER_CONSTANT)
+
+    def box(b, corners=False):
+        if corners:
+            pts = np.array([[b[0], b[1], 1], [b[2], b[1], 1], [b[0], b[3], 1], [b[2], b[3], 1]]) @ m.T
+            return [pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]
+        cx, cy = m @ np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, 1.0])
+        a, e = (b[2] - b[0]) / 2, (b[3] - b[1]) / 2
+        hw, hh = np.hypot(a * c, e * s), np.hypot(a * s, e * c)
+        return [cx - hw, cy - hh, cx + hw, cy + hh]
+
+    return turned, box
+
+
+def test_rotation_maps_are_exact():
+    """rotate_image: multiples of 90° are np.rot90 exactly; unrotate_detection maps keypoints
+    through the exact inverse and the box to the upright hull of its ellipse turned back."""
+    from autofix.detect.mediapipe_face import rotate_image, rotation_matrix, unrotate_detection
+    from autofix.types import Detection
+
+    img = np.random.default_rng(0).integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    for turn, k in ((90, 1), (-90, -1), (180, 2), (0, 0)):
+        out, matrix = rotate_image(img, turn)
+        assert np.array_equal(out, np.rot90(img, k)), turn
+    # pixel (x, y) of the image, i.e. the point (x + 0.5, y + 0.5), lands on pixel (y, 10 - x) at 90°
+    matrix, nw, nh = rotation_matrix(7, 11, 90)
+    assert (nw, nh) == (7, 11)
+    np.testing.assert_allclose(matrix @ np.array([3.5, 1.5, 1.0]), [1.5, 11 - 3.5])
+    # 45°: a canvas holding all of it; a point and its image
+    matrix, nw, nh = rotation_matrix(100, 200, 45)
+    assert (nw, nh) == (int(np.ceil(300 / np.sqrt(2))), int(np.ceil(300 / np.sqrt(2))))
+    np.testing.assert_allclose(matrix @ np.array([100.0, 50.0, 1.0]), [nw / 2, nh / 2])
+    kps = np.array([[90.0, 40.0], [110.0, 40.0], [100.0, 50.0], [100.0, 60.0], [80.0, 45.0], [120.0, 45.0]])
+    turned_kps = kps @ matrix[:, :2].T + matrix[:, 2]
+    cx, cy = turned_kps[2]
+    det = Detection((cx - 20, cy - 30, cx + 20, cy + 30), 0.9, "face",
+                    landmarks=turned_kps.astype(np.float32))
+    back = unrotate_detection(det, matrix, 45, 200, 100)
+    np.testing.assert_allclose(back.landmarks, kps, atol=1e-4)
+    half = np.hypot(20 / np.sqrt(2), 30 / np.sqrt(2))  # the 40 x 60 ellipse turned 45°
+    np.testing.assert_allclose(back.box, (100 - half, 50 - half, 100 + half, 50 + half), atol=1e-6)
+    # 90°: width and height swap; a square box keeps its size at any turn
+    matrix, nw, nh = rotation_matrix(100, 200, 90)
+    det = Detection((10, 20, 50, 80), 0.9, "face")
+    x, y = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2] @ np.array([30, 50, 1.0])
+    np.testing.assert_allclose(unrotate_detection(det, matrix, 90, 200, 100).box, (x - 30, y - 20, x + 30, y + 20))
+    matrix, nw, nh = rotation_matrix(100, 200, 30)
+    centre = Detection((nw / 2 - 10, nh / 2 - 10, nw / 2 + 10, nh / 2 + 10), 0.9, "face")
+    back = unrotate_detection(centre, matrix, 30, 200, 100)
+    np.testing.assert_allclose(back.box, (90, 40, 110, 60))
+    assert back.box[2] - back.box[0] == pytest.approx(20) and back.box[3] - back.box[1] == pytest.approx(20)
+    # a find in the turned copy's empty corner is nothing
+    assert unrotate_detection(Detection((0, 0, 4, 4), 0.9, "face"), matrix, 30, 200, 100) is None
+
+
+def test_face_roll_and_rotation_cues():
+    from autofix.detect.mediapipe_face import face_roll
+    from autofix.types import Detection
+
+    def face(roll, score=0.9):
+        rad = np.radians(roll)  # counter-clockwise on screen: the left eye (image right) goes up
+        eyes = np.array([[-np.cos(rad), np.sin(rad)], [np.cos(rad), -np.sin(rad)]]) * 10 + 100
+        pts = np.vstack([eyes, np.full((4, 2), 100.0)]).astype(np.float32)
+        return Detection((80, 80, 120, 120), score, "face", landmarks=pts)
+
+    assert face_roll(face(30)) == pytest.approx(30) and face_roll(face(-100)) == pytest.approx(-100)
+    det = MediaPipeFace("full")
+    assert det._rotation_cues([face(0), face(20), face(-34)]) == []
+    # levelled by the opposite turn, snapped to 45°, best face first, each turn once
+    assert det._rotation_cues([face(-71, 0.6), face(40, 0.9), face(50, 0.8)]) == [-45.0, 90.0]
+    assert [abs(t) for t in det._rotation_cues([face(170)])] == [180.0]
+
+
+ROTATED = [(name, turn) for name in ("zidane", "insightface_t1") for turn in (35, 45, 50, 90, -45, -90)]
+
+
+@pytest.mark.parametrize("name,turn", ROTATED + [
+    ("insightface_t1", 180),
+    pytest.param("zidane", 180, marks=pytest.mark.xfail(
+        reason="upside-down photos are not probed (a third pass on every image without a face): "
+               "Ancelotti is found upside down, Zidane (looking down) is not")),
+])
+def test_turned_photos_keep_their_faces(detectors, groundtruth, name, turn):
+    """zidane.jpg and the group photo turned on a canvas that holds them: every certain face
+    found (the upright search alone: 2/2 and 6/6 at 35°, 2/2 and 4/6 at 50°, 0/2 and 1/6 at
+    90°, 1/2 and 0/6 at 180°), no false face, and the confirmed ones carry the mesh and mask."""
+    image, truth = _photo(name), _certain(groundtruth, name)
+    every = [f["box"] for f in groundtruth[KEYS[name]]["faces"]]
+    turned, box = _turned(image, turn)
+    found = detectors["registry"].detect(turned)
+    assert all(_found([box(b) for b in truth], found)), found
+    # a tilted face's upright box can stick out of the ellipse's: mostly inside the turned box counts
+    assert all(max(box_iou(box(b, corners=True), d.box)[1] for b in every) >= 0.5 for d in found), found
+    assert all(d.landmarks.shape == (468, 2) and d.mask is not None for d in found)
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea"])
+@pytest.mark.parametrize("turn", [20, 45, 90, -90, 180])
+def test_no_faces_in_turned_photos_without_people(detectors, name, turn):
+    """The probes and turned copies add no face on the photos without people (the coffee
+    cup seen at ±45° is the closest call: mesh flags 0.58 and 0.66, under ROTATED_FLAG)."""
+    assert detectors["registry"].detect(_turned(photo_array(name), turn)[0]) == []
+
+
+def test_rotated_search_runs_only_where_needed(monkeypatch):
+    """Upright photos with a face (none rolled ≥ 35°) get exactly the upright search's
+    passes; photos without a face the whole image turned ±90° on top (two passes); a photo
+    on its side the turned search as well."""
+    from autofix.detect import mediapipe_face as mf
+
+    det, plain = MediaPipeFace("full", mesh=True), MediaPipeFace("full", mesh=True, rotate=False)
+    turns: list[float] = []
+    real = mf.rotate_image
+    monkeypatch.setattr(mf, "rotate_image", lambda img, turn: turns.append(turn) or real(img, turn))
+    for name in ("astronaut", "camera", "grace_hopper", "zidane", "bus", "insightface_t1"):
+        image = _photo(name)
+        turns.clear()
+        assert len(det.detect(image)) == len(plain.detect(image)) and turns == [], name
+    for name in ("coffee", "chelsea"):
+        turns.clear()
+        assert det.detect(photo_array(name)) == [] and turns == [90.0, -90.0], name
+    turns.clear()
+    assert len(det.detect(np.ascontiguousarray(np.rot90(photo_array("zidane"))))) == 2
+    assert turns[:2] == [90.0, -90.0] and set(turns) == {90.0, -90.0}

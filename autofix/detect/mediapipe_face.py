@@ -71,12 +71,21 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
 
   Each face a turned copy adds needs a face-mesh flag ≥ :data:`ROTATED_FLAG` (0.75) in a
   region turned with its copy: real faces found in turned copies got 0.87-1.0, the two
-  false ones (the coffee cup in ±45° copies) 0.58 and 0.66. With it: 13/13 at every turn of
-  ±20/35/45/50/90° but 50° (11/13: bus.jpg's ~50 px faces; the upright search reports an
-  unconfirmed false face there, so no cue fires) and 11/13 at 180° (upside-down photos
-  are not probed; Zidane and a bus face stay lost). No false face added; the upright
+  false ones (the coffee cup in ±45° copies, when those were probed) 0.58 and 0.66. Finds
+  of all turns are merged best score first, and the first *confirmed* copy of a face stands
+  for it (an upside-down copy can score first: grace_hopper turned 90°, 0.59 in the 180°
+  copy, flag 0.51); a find whose box is off the face is the same face when either box's
+  centre lies in the other or the mesh's centre lies in a known face (a tilted face's
+  upright box can sit beside it). No rescue under ``min_confidence`` in turned copies:
+  the one tried on the group photo turned −50° put the mesh (flag 1.0) on a neck under a
+  chin. Result (8 photos, 13 certain faces, turned on a canvas that holds them; upright
+  search alone → with the rotated search): 45° 9 → 13, 50° 9 → 11, 90° 5 → 13, −35° 11 →
+  13, −45° 12 → 13, −50° 12 → 13, −90° 5 → 13, 180° 3 → 11; 0/±20/35° 13 either way. Lost:
+  bus.jpg at 50° (~50 px faces; the upright search reports an unconfirmed false face there,
+  so neither cue fires) and at 180° Zidane and a bus face (upside-down photos are not
+  probed: a third pass on every image without a face). No false face added; the upright
   search's own false ones on turned copies remain (bus.jpg at 50/90/180°, the cat's face in
-  chelsea at −50°). Upright photos with faces: unchanged (no cue).
+  chelsea at −50°). Upright photos with faces: unchanged (no cue fires).
 * Pose landmarks (BlazePose nose/eyes/ears) as a face cue were measured and not kept:
   the pose models cost 25-150 ms an image (10× a face pass), found no face the steps
   above miss, and found neither Zidane nor the group photo's sixth person.
@@ -344,6 +353,20 @@ def face_roll(det: Detection) -> float | None:
     return math.degrees(math.atan2(-(float(left[1]) - float(right[1])), float(left[0]) - float(right[0])))
 
 
+def _inside(point: Sequence[float], box: Box) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def _same_place(a: Box, b: Box) -> bool:
+    """Two face boxes that overlap (IoU ≥ 0.3 or mostly contained) or where either's centre
+    lies inside the other: one face seen twice (a tilted face's box from the upright pass
+    can sit off the face, too far for IoU to merge it with its turned copy's find)."""
+    def centre(p: Box) -> tuple[float, float]:
+        return (p[0] + p[2]) / 2, (p[1] + p[3]) / 2
+
+    return not _distinct(a, b, 0.3, 0.6) or _inside(centre(a), b) or _inside(centre(b), a)
+
+
 def _angle_diff(a: float, b: float) -> float:
     return (a - b + 180.0) % 360.0 - 180.0
 
@@ -551,6 +574,9 @@ class MediaPipeFace(LiteRTDetector):
         wholes: dict[float, tuple[np.ndarray, np.ndarray, list[Detection]]] = {}
 
         def whole_pass(turn: float) -> tuple[np.ndarray, np.ndarray, list[Detection]]:
+            """The whole copy turned by ``turn``. No rescue candidates under ``min_confidence``
+            in turned copies: on the group photo turned −50° one (0.33) got mesh flag 1.0 on
+            a neck under a chin."""
             if turn not in wholes:
                 rotated, matrix = rotate_image(image, turn)
                 window = (0, 0, rotated.shape[1], rotated.shape[0])
@@ -586,16 +612,27 @@ class MediaPipeFace(LiteRTDetector):
     def _confirm_turned(
         self, image: np.ndarray, cands: Sequence[tuple[Detection, float]], known: Sequence[Detection]
     ) -> list[Detection]:
-        """Candidates of turned copies (:meth:`_turned_back`), best score first, merged; those
-        that are not ``known`` confirmed by the face mesh (flag ≥ :data:`ROTATED_FLAG`)."""
+        """Candidates of turned copies (:meth:`_turned_back`) that are not ``known``, best
+        score first, confirmed by the face mesh (flag ≥ :data:`ROTATED_FLAG`) and merged:
+        the first confirmed copy of a face stands for it (a face can score in a copy that
+        has it upside down, where the mesh rejects it, before its upright copy)."""
         out: list[Detection] = []
         taken: list[Detection] = list(known)
+        rejected: list[Detection] = []
         for det, turn in sorted(cands, key=lambda c: (-c[0].score, c[0].box)):
-            if all(_distinct(det.box, k.box, 0.3, 0.6) for k in taken):
-                taken.append(det)  # the best copy of this face stands for it, confirmed or not
-                det = self._confirm(image, det, turn=turn, min_flag=ROTATED_FLAG)
-                if det is not None:
-                    out.append(det)
+            if any(_same_place(det.box, k.box) for k in taken):
+                continue
+            if any(box_iou(det.box, r.box)[0] >= 0.7 for r in rejected):
+                continue  # the same region again (overlapping tiles): no second look
+            pts: list[np.ndarray] = []
+            confirmed = self._confirm(image, det, turn=turn, min_flag=ROTATED_FLAG, mesh_out=pts)
+            if confirmed is None:
+                rejected.append(det)
+            elif any(_inside(pts[0].mean(axis=0), k.box) for k in taken):
+                continue  # the mesh found a face already known (a candidate beside it, rescued)
+            else:
+                taken.append(confirmed)
+                out.append(confirmed)
         return out
 
     def face_mesh(self, image: np.ndarray, det: Detection, turn: float = 0.0) -> tuple[np.ndarray, float]:
@@ -641,11 +678,15 @@ class MediaPipeFace(LiteRTDetector):
         return pts, float(flag_value)
 
     def _confirm(
-        self, image: np.ndarray, det: Detection, turn: float = 0.0, min_flag: float = REJECT_FLAG
+        self, image: np.ndarray, det: Detection, turn: float = 0.0, min_flag: float = REJECT_FLAG,
+        mesh_out: list[np.ndarray] | None = None,
     ) -> Detection | None:
         """The face-mesh check of one candidate (see ``confirm``/``mesh``); ``turn``: the
-        candidate was found in a copy turned that much, ``min_flag``: the flag it needs."""
+        candidate was found in a copy turned that much, ``min_flag``: the flag it needs;
+        ``mesh_out``: gets the mesh's points appended."""
         pts, flag = self.face_mesh(image, det, turn) if turn else self.face_mesh(image, det)
+        if mesh_out is not None:
+            mesh_out.append(pts)
         confirmed = flag >= MIN_FACE_FLAG
         if flag < max(min_flag, REJECT_FLAG):
             return None
