@@ -202,9 +202,11 @@ def test_camera_gloved_hands(photos, hands, groundtruth):
     assert all(_best(it["box"], dets)[0] >= 0.3 for it in _certain(groundtruth[GT_KEYS["camera"]]["hands"]))
 
 
-def test_max_num_hands_caps_result(photos):
-    with MediaPipeHands(max_num_hands=1) as det:
+def test_max_hands_caps_result(photos):
+    with MediaPipeHands(max_hands=1) as det:
         assert len(det.detect(photos["bus"])) == 1
+    with pytest.raises(ConfigError, match="max_hands must be at least 1"):
+        MediaPipeHands(max_hands=0)
 
 
 # --------------------------------------------------------------------------- both
@@ -408,11 +410,13 @@ def test_person_windows_tight_where_the_wide_one_hardly_magnifies(photos):
     det = MediaPipeHands()
     near = 0.095 * longest  # just under SMALL_FACE
     assert WINDOW_FACES * near > TIGHT_ABOVE * longest
-    wide, tight = det.person_windows(image, [(640.0, 150.0, near)])
+    (wide,) = det.person_windows(image, [(640.0, 150.0, near)])
+    (tight,) = det.tight_windows(image, [(640.0, 150.0, near)])
     assert tight[2] - tight[0] == pytest.approx(TIGHT_FACES * near, abs=1)
     assert abs((wide[0] + wide[2]) / 2 - (tight[0] + tight[2]) / 2) <= 1  # same centre (x)
     small = 0.05 * longest
     assert len(det.person_windows(image, [(640.0, 150.0, small)])) == 1
+    assert det.tight_windows(image, [(640.0, 150.0, small)]) == []
 
 
 @pytest.mark.parametrize("photo, runs", [("camera", 1), ("zidane", 1), ("astronaut", 0), ("grace_hopper", 0),
