@@ -303,6 +303,15 @@ def test_rotation_maps_are_exact():
     for turn, k in ((90, 1), (-90, -1), (180, 2), (0, 0)):
         out, matrix = rotate_image(img, turn)
         assert np.array_equal(out, np.rot90(img, k)), turn
+    # the warp (other turns) puts pixels where the matrix says: a bright block's centroid
+    block = np.zeros((120, 200, 3), np.uint8)
+    block[30:36, 140:146] = 255  # centre (143, 33)
+    for turn in (45, -30, 135):
+        out, matrix = rotate_image(block, turn)
+        ys, xs = np.nonzero(out[..., 0].astype(float) > 0)
+        weights = out[ys, xs, 0].astype(float)
+        centroid = (np.average(xs + 0.5, weights=weights), np.average(ys + 0.5, weights=weights))
+        np.testing.assert_allclose(centroid, matrix @ np.array([143.0, 33.0, 1.0]), atol=0.25)
     # pixel (x, y) of the image, i.e. the point (x + 0.5, y + 0.5), lands on pixel (y, 10 - x) at 90°
     matrix, nw, nh = rotation_matrix(7, 11, 90)
     assert (nw, nh) == (7, 11)

@@ -310,6 +310,9 @@ def rotate_image(image: np.ndarray, turn: float) -> tuple[np.ndarray, np.ndarray
 
     height, width = image.shape[:2]
     matrix, new_w, new_h = rotation_matrix(height, width, turn)
+    quarter = turn / 90.0
+    if quarter == round(quarter):  # exact and ~10x cheaper than a warp
+        return np.ascontiguousarray(np.rot90(image, int(round(quarter)) % 4)), matrix
     # cv2 maps pixel centres (index coordinates): x_idx = x - 0.5 on both sides
     index = matrix.copy()
     index[:, 2] += matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5
