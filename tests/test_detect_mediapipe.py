@@ -401,8 +401,8 @@ def test_zoom_only_where_it_can_find_something(photos, photo, most, monkeypatch)
 
 def test_person_windows_tight_where_the_wide_one_hardly_magnifies(photos):
     """A small face whose window of WINDOW_FACES face sizes would cover over TIGHT_ABOVE of
-    the longer side (under 2x zoom: a group photo's faces) also gets a tight window of
-    TIGHT_FACES face sizes at the same centre; smaller faces get the wide one only."""
+    the longer side (under 2x zoom: a group photo's faces) gets a tight window of
+    TIGHT_FACES face sizes instead; smaller faces get the wide one only."""
     from autofix.detect.mediapipe_hands import TIGHT_ABOVE, TIGHT_FACES, WINDOW_FACES
 
     image = photos["zidane"]  # 720 x 1280
@@ -410,12 +410,13 @@ def test_person_windows_tight_where_the_wide_one_hardly_magnifies(photos):
     det = MediaPipeHands()
     near = 0.095 * longest  # just under SMALL_FACE
     assert WINDOW_FACES * near > TIGHT_ABOVE * longest
-    (wide,) = det.person_windows(image, [(640.0, 150.0, near)])
+    assert det.person_windows(image, [(640.0, 150.0, near)]) == []
     (tight,) = det.tight_windows(image, [(640.0, 150.0, near)])
     assert tight[2] - tight[0] == pytest.approx(TIGHT_FACES * near, abs=1)
-    assert abs((wide[0] + wide[2]) / 2 - (tight[0] + tight[2]) / 2) <= 1  # same centre (x)
+    assert (tight[0] + tight[2]) / 2 == pytest.approx(640.0, abs=1)  # centred below the face
     small = 0.05 * longest
-    assert len(det.person_windows(image, [(640.0, 150.0, small)])) == 1
+    (wide,) = det.person_windows(image, [(640.0, 150.0, small)])
+    assert wide[2] - wide[0] == pytest.approx(WINDOW_FACES * small, abs=1)
     assert det.tight_windows(image, [(640.0, 150.0, small)]) == []
 
 

@@ -26,8 +26,8 @@ The search, deterministic (``search="people"``, the default):
 3. zoom windows, palm detection + landmarks at a larger scale, only where that can
    find something: around people too small for the whole-image pass and for pose
    (faces under ``SMALL_FACE`` of the longer side: a window of ``WINDOW_FACES`` face
-   sizes below each face, plus a tight one of ``TIGHT_FACES`` where that one hardly
-   magnifies and the person's two hands are not found yet), and the zoom tiles (side half the shorter image side,
+   sizes below each face, or a tight one of ``TIGHT_FACES`` where that one would hardly
+   magnify, searched only if the person's two hands are not found yet), and the zoom tiles (side half the shorter image side,
    stride half a tile) holding the hand region of a clearly visible wrist (visibility ≥
    ``ZOOM_WRIST_VISIBILITY``) where step 2 found no hand (``camera.png``'s gloved hand
    is found that way only). MediaPipe letterboxes every input into the palm detector's
@@ -96,8 +96,8 @@ LARGE_FACE = 0.2
 WINDOW_FACES = 7.5
 WINDOW_DROP = 3.5
 #: A window of ``WINDOW_FACES`` face sizes over this fraction of the image's longer side
-#: magnifies the palm detector's input less than 2x (faces just under ``SMALL_FACE``, a
-#: group photo): such a person also gets a tight window of ``TIGHT_FACES`` face sizes
+#: would magnify the palm detector's input less than 2x (faces just under ``SMALL_FACE``, a
+#: group photo): such a person gets a tight window of ``TIGHT_FACES`` face sizes instead,
 #: centred ``WINDOW_DROP`` face sizes below the face (the hands at the chest and the table).
 TIGHT_ABOVE = 0.5
 TIGHT_FACES = 4.0
@@ -335,18 +335,21 @@ class MediaPipeHands(LiteRTDetector):
         (their hands are then under ~10 px in the palm model's 192² input). Each gets a
         square window of ``WINDOW_FACES`` face sizes centred ``WINDOW_DROP`` face sizes
         below the face (chest to hips, where hands are), at least ``MIN_ZOOM_TILE`` px,
-        shifted inside the image; bigger faces first. Near-duplicate windows are dropped
-        later (see :func:`_distinct_windows`)."""
+        shifted inside the image; bigger faces first. A face whose window would be over
+        ``TIGHT_ABOVE`` of the longer side gets none here but a tight one (see
+        :meth:`tight_windows`). Near-duplicate windows are dropped later (see
+        :func:`_distinct_windows`)."""
         return self._face_windows(image, cues, tight=False)
 
     def tight_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]]) -> list[Window]:
-        """Second windows for faces whose :meth:`person_windows` window is over
-        ``TIGHT_ABOVE`` of the longer side (it magnifies the palm input less than 2x: faces
-        just under ``SMALL_FACE``, a group photo): ``TIGHT_FACES`` face sizes, same centre.
-        :meth:`detect` searches one only where it does not already hold two found hands
-        (that person's). insightface_t1: Monica's hand resting fingers-down on the table is
-        found only that way (one tight window searched there; one on the 24 folder variants,
-        which finds nothing there)."""
+        """The windows of faces whose :meth:`person_windows` window would be over
+        ``TIGHT_ABOVE`` of the longer side (it would magnify the palm input less than 2x:
+        faces just under ``SMALL_FACE``, a group photo): ``TIGHT_FACES`` face sizes, same
+        centre. :meth:`detect` searches one only where it does not already hold two found
+        hands (that person's). insightface_t1: Monica's hand resting fingers-down on the
+        table is found only that way; that photo runs 3 palm passes on windows as before (3
+        wide ones) and 12 hand landmark runs in all instead of 13, and the one folder variant
+        with such a face (zidane_v3) one window as before, with 2 landmark runs instead of 3."""
         return self._face_windows(image, cues, tight=True)
 
     def _face_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]], tight: bool) -> list[Window]:
@@ -354,9 +357,7 @@ class MediaPipeHands(LiteRTDetector):
         longest = max(height, width)
         windows = []
         for cx, cy, size in sorted(cues, key=lambda c: -c[2]):
-            if 0 < size < SMALL_FACE * longest:
-                if tight and WINDOW_FACES * size <= TIGHT_ABOVE * longest:
-                    continue
+            if 0 < size < SMALL_FACE * longest and (WINDOW_FACES * size > TIGHT_ABOVE * longest) == tight:
                 side = (TIGHT_FACES if tight else WINDOW_FACES) * size
                 window = _square_window(cx, cy + WINDOW_DROP * size, side, width, height)
                 if window is not None:
