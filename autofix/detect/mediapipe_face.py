@@ -54,10 +54,13 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
   by need. BlazeFace is trained on roughly upright faces: on copies of the 8 photos turned
   on a canvas that holds all of them (black corners), the search above keeps all 13
   certain faces to ±35°, finds 9 at 50°, 5 at 90°, 3 at 180°. MediaPipe's answer is to run
-  on rotated input: a copy is turned (:func:`rotate_image`), searched as an upright image,
-  and its finds are mapped back exactly (:func:`unrotate_detection`: keypoints through the
-  inverse map; the box is the upright box of the ellipse inscribed in the copy's box,
-  turned back). Two cues, both free on an ordinary photo:
+  on rotated input: the image turned (:func:`rotation_matrix`: the frame that holds all
+  of it) is searched as an upright image, each window cut from the image as a turned
+  region straight into the model's input (:meth:`MediaPipeFace._detect_turned`; no turned
+  copy is made, so a 12 MP photo costs what a small one does), and the finds are mapped
+  back exactly (:func:`unrotate_detection`: keypoints through the inverse map; the box is
+  the upright box of the ellipse inscribed in the turned frame's box, turned back). Two
+  cues, both free on an ordinary photo:
 
   - *no face* (no detection ≥ ``min_confidence`` with a mesh flag ≥
     :data:`MIN_FACE_FLAG`): the whole image turned by ±90° (:data:`PROBE_TURNS`: a photo
@@ -139,6 +142,8 @@ FACE_MODELS = {"short": 0, "full": 1}
 #: right ear tragion, left ear tragion (the subject's left/right). Mirroring swaps sides.
 _MIRROR_KEYPOINTS = [1, 0, 2, 3, 5, 4]
 Window = tuple[int, int, int, int]
+#: A turned frame (:meth:`MediaPipeFace._detect_turned`): ``(matrix, turn, width, height)``.
+Frame = tuple[np.ndarray, float, int, int]
 #: Mirror pass on the whole image, per model (see module docs).
 MIRROR = {"short": False, "full": False}
 #: Zoom tiles (``full``): only on images whose longer side is at least this, tiles of
@@ -305,7 +310,9 @@ def rotation_matrix(height: int, width: int, turn: float) -> tuple[np.ndarray, i
 
 def rotate_image(image: np.ndarray, turn: float) -> tuple[np.ndarray, np.ndarray]:
     """``image`` turned counter-clockwise by ``turn`` degrees on a canvas that holds all of
-    it (black outside), and :func:`rotation_matrix`'s map into it."""
+    it (black outside), and :func:`rotation_matrix`'s map into it. (The detector does not
+    make turned copies, :meth:`MediaPipeFace._detect_turned`; this shows what its turned
+    frame holds.)"""
     import cv2
 
     height, width = image.shape[:2]
@@ -322,7 +329,7 @@ def rotate_image(image: np.ndarray, turn: float) -> tuple[np.ndarray, np.ndarray
 
 
 def unrotate_detection(det: Detection, matrix: np.ndarray, turn: float, width: int, height: int) -> Detection | None:
-    """A detection in a turned copy (``matrix``, ``turn``: :func:`rotate_image`'s) back in
+    """A detection in a turned frame (``matrix``, ``turn``: :func:`rotation_matrix`'s) back in
     the original ``width`` × ``height`` image: keypoints mapped exactly; the box is the
     axis-aligned box of the ellipse inscribed in the copy's box turned back (a face is an
     oval: a square box turned 45° keeps its size), clipped. ``None`` when its centre
@@ -521,11 +528,19 @@ class MediaPipeFace(LiteRTDetector):
                 found = self._rotated_search(image, found, self._level)
         return sorted(found, key=lambda d: d.box)
 
-    def _search(self, image: np.ndarray, floor: float, whole: list[Detection] | None = None) -> list[Detection]:
+    def _search(
+        self, image: np.ndarray, floor: float, whole: list[Detection] | None = None, frame: Frame | None = None
+    ) -> list[Detection]:
         """The upright search of ``image``, not merged: the whole image (candidates down to
         ``floor``; ``whole``: that pass's finds, already made), then the zoom tiles and the
-        second zoom level by need (candidates down to ``min_confidence``)."""
-        height, width = image.shape[:2]
+        second zoom level by need (candidates down to ``min_confidence``). With ``frame``
+        (:meth:`_detect_turned`), the search of ``image`` turned, in the turned frame's pixels."""
+        if frame is None:
+            height, width = image.shape[:2]
+            run = lambda window, floor_: self._detect_window(image, window, False, floor_)  # noqa: E731
+        else:
+            width, height = frame[2], frame[3]
+            run = lambda window, floor_: self._detect_turned(image, window, frame, floor_)  # noqa: E731
         found: list[Detection] = []
         if whole is not None:
             found += whole
@@ -538,16 +553,16 @@ class MediaPipeFace(LiteRTDetector):
             zoomed: list[Detection] = []
             fine_side = tiles[0][2] - tiles[0][0] if tiles else 0
             for window in tiles:  # rescue candidates: whole image only
-                zoomed += self._detect_window(image, window, False, self.min_confidence)
+                zoomed += run(window, self.min_confidence)
             kept = [d for d in found if d.score >= self.min_confidence]
             new = [d for d in zoomed if all(_distinct(d.box, k.box, 0.3, 0.6) for k in kept)]
             for window in fine_windows(new, height, width, fine_side):
-                zoomed += self._detect_window(image, window, False, self.min_confidence)
+                zoomed += run(window, self.min_confidence)
             found += zoomed
         return found
 
     def _rotation_cues(self, found: Sequence[Detection]) -> list[float]:
-        """The turns (degrees, counter-clockwise, :func:`rotate_image`) that would level the
+        """The turns (degrees, counter-clockwise, :func:`rotation_matrix`) that would level the
         faces in ``found`` rolled by at least :data:`ROLL_CUE`, snapped to multiples of
         45° (a face within 22.5° of level is found: the 20° copies keep every face), best
         face first, each turn once."""
@@ -574,23 +589,24 @@ class MediaPipeFace(LiteRTDetector):
         (:func:`unrotate_detection`), merged over turns (the best-scored copy of a face
         stands for it: an upside-down face can score too) and each new one is confirmed by
         the face mesh in a region turned with its copy (flag ≥ :data:`ROTATED_FLAG`)."""
-        wholes: dict[float, tuple[np.ndarray, np.ndarray, list[Detection]]] = {}
+        height, width = image.shape[:2]
+        wholes: dict[float, tuple[Frame, list[Detection]]] = {}
 
-        def whole_pass(turn: float) -> tuple[np.ndarray, np.ndarray, list[Detection]]:
+        def whole_pass(turn: float) -> tuple[Frame, list[Detection]]:
             """The whole copy turned by ``turn``. No rescue candidates under ``min_confidence``
             in turned copies: on the group photo turned −50° one (0.33) got mesh flag 1.0 on
             a neck under a chin."""
             if turn not in wholes:
-                rotated, matrix = rotate_image(image, turn)
-                window = (0, 0, rotated.shape[1], rotated.shape[0])
-                wholes[turn] = (rotated, matrix, self._detect_window(rotated, window, False, self.min_confidence))
+                matrix, new_w, new_h = rotation_matrix(height, width, turn)
+                frame = (matrix, turn, new_w, new_h)
+                wholes[turn] = (frame, self._detect_turned(image, (0, 0, new_w, new_h), frame, self.min_confidence))
             return wholes[turn]
 
         if not level:
             cands = []
             for turn in PROBE_TURNS:
-                _, matrix, whole = whole_pass(turn)
-                cands += self._turned_back(image, whole, matrix, turn)
+                frame, whole = whole_pass(turn)
+                cands += self._turned_back(image, whole, frame[0], turn)
             found = found + self._confirm_turned(image, cands, found)
         searched: list[float] = []
         while len(searched) < MAX_TURNS:
@@ -598,15 +614,16 @@ class MediaPipeFace(LiteRTDetector):
             if turn is None:
                 break
             searched.append(turn)
-            rotated, matrix, whole = whole_pass(turn)
-            cands = self._turned_back(image, self._search(rotated, self.min_confidence, whole=whole), matrix, turn)
+            frame, whole = whole_pass(turn)
+            cands = self._search(image, self.min_confidence, whole=whole, frame=frame)
+            cands = self._turned_back(image, cands, frame[0], turn)
             found = found + self._confirm_turned(image, cands, found)
         return found
 
     def _turned_back(
         self, image: np.ndarray, cands: Sequence[Detection], matrix: np.ndarray, turn: float
     ) -> list[tuple[Detection, float]]:
-        """Candidates found in a copy turned by ``turn`` (``matrix``: :func:`rotate_image`'s)
+        """Candidates found in the frame turned by ``turn`` (``matrix``: :func:`rotation_matrix`'s)
         mapped back to ``image``, each with its turn."""
         height, width = image.shape[:2]
         back = (unrotate_detection(d, matrix, turn, width, height) for d in cands)
@@ -621,17 +638,14 @@ class MediaPipeFace(LiteRTDetector):
         has it upside down, where the mesh rejects it, before its upright copy)."""
         out: list[Detection] = []
         taken: list[Detection] = list(known)
-        rejected: list[Detection] = []
         for det, turn in sorted(cands, key=lambda c: (-c[0].score, c[0].box)):
             if any(_same_place(det.box, k.box) for k in taken):
                 continue
-            if any(box_iou(det.box, r.box)[0] >= 0.7 for r in rejected):
-                continue  # the same region again (overlapping tiles): no second look
             pts: list[np.ndarray] = []
             confirmed = self._confirm(image, det, turn=turn, min_flag=ROTATED_FLAG, mesh_out=pts)
             if confirmed is None:
-                rejected.append(det)
-            elif any(_inside(pts[0].mean(axis=0), k.box) for k in taken):
+                continue  # another copy of it may still confirm (other keypoints: another mesh region)
+            if any(_inside(pts[0].mean(axis=0), k.box) for k in taken):
                 continue  # the mesh found a face already known (a candidate beside it, rescued)
             else:
                 taken.append(confirmed)
@@ -724,6 +738,34 @@ class MediaPipeFace(LiteRTDetector):
         out = []
         for raw in raws:
             det = self._convert(raw, window, mirrored, image.shape[1], image.shape[0])
+            if det is not None:
+                out.append(det)
+        return out
+
+    def _detect_turned(self, image: np.ndarray, window: Window, frame: Frame, floor: float) -> list[Detection]:
+        """Run the model on one window of ``image`` turned (``frame``: ``(matrix, turn,
+        width, height)`` of :func:`rotation_matrix`); results in the turned frame's pixels
+        (:func:`unrotate_detection` maps them back). No turned copy is made: the window is
+        cut from ``image`` as a region turned with it, straight into the model's input (as
+        the upright passes: a 12 MP photo costs no more than a small one)."""
+        from .blaze import FACE_FULL, FACE_SHORT, _anchors, decode, remove_letterbox, weighted_nms
+        from .litert import roi_tensor
+
+        spec = FACE_SHORT if self.model == "short" else FACE_FULL
+        model = self._model(spec.model)
+        matrix, turn, frame_w, frame_h = frame
+        x0, y0, x1, y1 = window
+        inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+        cx, cy = inverse @ np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
+        size = model.input_size[0]
+        # the copy is turned counter-clockwise by `turn`: its upright region is turned clockwise
+        roi = (cx, cy, x1 - x0, y1 - y0, math.radians(turn))
+        tensor, pad, _ = roi_tensor(image, roi, (size, size), value_range=spec.value_range)
+        raw_boxes, raw_scores = model.run(tensor)[:2]
+        dets = decode(raw_boxes, raw_scores, _anchors(spec, size), size, spec.num_keypoints, floor)
+        out = []
+        for raw in (remove_letterbox(d, pad) for d in weighted_nms(dets, spec.suppression_iou)):
+            det = self._convert(raw, window, False, frame_w, frame_h)
             if det is not None:
                 out.append(det)
         return out
