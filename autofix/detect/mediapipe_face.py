@@ -64,13 +64,16 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
 
   - *no face* (no detection ≥ ``min_confidence`` with a mesh flag ≥
     :data:`MIN_FACE_FLAG`): the whole image turned by ±90° (:data:`PROBE_TURNS`: a photo
-    on its side). The only bench images that pay are coffee and chelsea: +12 ms each
-    (two passes and the mesh check of their candidates). ±45° probes found nothing more.
+    on its side). The only bench images that pay are coffee and chelsea: about +10 ms
+    each (two model passes and the mesh check of their candidates; as much on a 12 MP
+    photo). ±45° probes (two more passes) found nothing more on these copies, not even
+    where the upright search had only unconfirmed candidates (bus.jpg at 50°).
   - *a rolled face* (eyes' line ≥ :data:`ROLL_CUE` = 35° off level; the group photo's
-    most tilted head is at 31°): the full search (zoom tiles by need) of the copy turned to
-    level it, snapped to 45°, then again for the faces that copy finds, up to
+    most tilted head is at 31°): the full search (zoom tiles by need) of the image turned
+    to level it, snapped to 45°, then again for the faces that turn finds, up to
     :data:`MAX_TURNS` turns. The group photo turned −90° shows one face upright (at
-    −48°); the 45° copy finds four more (at about −90°), the 90° copy the sixth.
+    −48°); the 45° turn finds four more (at about −90°), the 90° turn the sixth. This
+    costs a full search: +100-250 ms on the group photo turned 20-50°.
 
   Each face a turned copy adds needs a face-mesh flag ≥ :data:`ROTATED_FLAG` (0.75) in a
   region turned with its copy: real faces found in turned copies got 0.87-1.0, the two
@@ -88,7 +91,11 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
   so neither cue fires) and at 180° Zidane and a bus face (upside-down photos are not
   probed: a third pass on every image without a face). No false face added; the upright
   search's own false ones on turned copies remain (bus.jpg at 50/90/180°, the cat's face in
-  chelsea at −50°). Upright photos with faces: unchanged (no cue fires).
+  chelsea at −50°). Upright photos with faces: unchanged (no cue fires). Same-size copies
+  with reflected borders (faces whose centre stays in the frame): 35° 11/12 either way,
+  45° 8 → 11/11, 50° 8 → 10/10, 90° 5 → 10/11, −90° 2 → 10/11 (a reflected border can
+  hold a mirrored, less tilted copy of a face: found, it stands for the photo's faces and
+  no cue fires; Zidane at ±35° and ±90° stays lost there).
 * Pose landmarks (BlazePose nose/eyes/ears) as a face cue were measured and not kept:
   the pose models cost 25-150 ms an image (10× a face pass), found no face the steps
   above miss, and found neither Zidane nor the group photo's sixth person.
@@ -103,8 +110,8 @@ group photo): whole image only 4.4 / 4.6; with the mirror pass (the old default)
 15.1; ``confirm`` 7.0 / 13.5; ``zoom`` 8.7 / 22.8; both (this default) 11.4 / 33.4; with
 ``mesh`` (the registry's detector: mesh and mask for every face) 12.6 / 38.8. The whole
 default detection (these faces + the default hand search) is 2.8× the bare pass (one
-whole-image face + hands pass) over those 8 images (the rotated search's probe adds
-about 3 ms an image there: coffee and chelsea have no face).
+whole-image face + hands pass) over those 8 images; the rotated search adds about 3 ms an
+image there (the probes of coffee and chelsea), within the run-to-run noise of that ratio.
 
 Detections overlapping by IoU ≥ 0.3 (or mostly contained in a better one) are merged,
 keeping the highest score. Scores under 0.5 are dropped here unless the face mesh rescues
