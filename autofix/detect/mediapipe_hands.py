@@ -20,16 +20,15 @@ The search, deterministic (``search="people"``, the default):
    ``hand_recrop``, goes to the landmark model (hands holding things, hands the palm
    detector misses). The pose models run only when BlazeFace finds a face that is neither
    small nor large and whose person has the hips in the image (see
-   :meth:`MediaPipeHands._people`), or, in a group photo (faces just under
-   ``SMALL_FACE``), for the people the pose detector finds where BlazeFace found no face
-   (:meth:`MediaPipeHands._faceless_people`);
+   :meth:`MediaPipeHands._people`);
 3. zoom windows, palm detection + landmarks at a larger scale, only where that can
    find something: around people too small for the whole-image pass and for pose
    (faces under ``SMALL_FACE`` of the longer side: a window of ``WINDOW_FACES`` face
-   sizes below each face, or a tight one of ``TIGHT_FACES`` where that one would hardly
-   magnify, searched only if the person's two hands are not found yet), and the zoom tiles (side half the shorter image side,
-   stride half a tile) holding the hand region of a clearly visible wrist (visibility ≥
-   ``ZOOM_WRIST_VISIBILITY``) where step 2 found no hand (``camera.png``'s gloved hand
+   sizes below each face, plus a tight one of ``TIGHT_FACES`` where that one hardly
+   magnifies, searched only if the person's two hands are not found by then), and the
+   zoom tiles (side half the shorter image side, stride half a tile) holding the hand
+   region of a clearly visible wrist (visibility ≥ ``ZOOM_WRIST_VISIBILITY``) where step 2
+   found no hand (``camera.png``'s gloved hand
    is found that way only). MediaPipe letterboxes every input into the palm detector's
    fixed 192×192 square, so upscaling the *whole* image changes nothing; a window shows
    hands bigger. Hands cut by an inner window edge are dropped; palms centred in an
@@ -81,10 +80,6 @@ SEARCH_MODES = ("people", "tiles")
 #: Pose-detection floor and most people searched per image.
 MIN_PERSON_SCORE = 0.5
 MAX_PEOPLE = 6
-#: Pose-detection floor for the people of a group photo whose face BlazeFace missed, and how
-#: near their mid-shoulder point (in torso lengths) a found face makes a person not faceless.
-CROWD_PERSON_SCORE = 0.2
-FACE_NEAR_TORSO = 0.75
 #: Face-detection floor for the small-people cue (BlazeFace full range).
 MIN_FACE_SCORE = 0.5
 #: A face under this fraction of the image's longer side marks a person too small for the whole-image pass.
@@ -97,7 +92,7 @@ WINDOW_FACES = 7.5
 WINDOW_DROP = 3.5
 #: A window of ``WINDOW_FACES`` face sizes over this fraction of the image's longer side
 #: would magnify the palm detector's input less than 2x (faces just under ``SMALL_FACE``, a
-#: group photo): such a person gets a tight window of ``TIGHT_FACES`` face sizes instead,
+#: group photo): such a person also gets a tight window of ``TIGHT_FACES`` face sizes,
 #: centred ``WINDOW_DROP`` face sizes below the face (the hands at the chest and the table).
 TIGHT_ABOVE = 0.5
 TIGHT_FACES = 4.0
@@ -109,12 +104,6 @@ MIN_WRIST_PRESENCE = 0.5
 ZOOM_WRIST_VISIBILITY = 0.5
 #: ... and only when raised to the chest or face: at most this fraction of the torso below the shoulders.
 RAISED = 0.3
-#: A pose hand region smaller than this fraction of the shoulder width where the landmark
-#: model finds no hand gets one more try at this size (same centre and rotation): the pose
-#: model's index and pinky points can collapse onto the wrist (a hand seen edge-on holding
-#: cards). 0.6-1.0 all recover insightface_t1's Phoebe; Holistic regions on the open photos
-#: measure 0.4-1.9 shoulder widths.
-HAND_ROI_MIN_SHOULDERS = 0.8
 #: Palm regions overlapping a later one by more than this IoU are dropped (MediaPipe's association).
 ROI_ASSOCIATION_IOU = 0.5
 
@@ -187,8 +176,8 @@ class MediaPipeHands(LiteRTDetector):
                 tight = self.tight_windows(image, small)
                 for window in _distinct_windows(self.person_windows(image, small) + wrist_windows + tight):
                     known = whole + guided + zoomed
-                    if window in tight and sum(_inside(_centre(d.box), window) for d in known) >= 2:
-                        continue  # that person's two hands are found
+                    if window in tight and sum(_inside(_centre(d.box), window) for d in dedupe(known)) >= 2:
+                        continue  # that person's two hands are found (duplicates counted once)
                     zoomed += self._detect_window(image, window, known=known)
             else:
                 for window in self.zoom_windows(height, width):
@@ -214,8 +203,7 @@ class MediaPipeHands(LiteRTDetector):
         with its region centred on the hips, so they are not run
 
         * when BlazeFace finds no face (no people: coffee, chelsea; ~11 ms saved),
-        * when every face is small (a group photo: windows instead; only the people whose
-          face BlazeFace missed get the pose models there, see :meth:`_faceless_people`) or large (over
+        * when every face is small (a group photo: windows instead) or large (over
           ``LARGE_FACE`` of the longer side: the person's hands are big enough for the
           whole-image pass; astronaut),
         * when no mid-sized face's person has its hips in the image (a head-and-shoulders
@@ -244,8 +232,6 @@ class MediaPipeHands(LiteRTDetector):
                 hips_in_frame |= _inside(hips, (0, 0, width, height))
         people: list[Any] = []
         if not hips_in_frame:
-            if any(WINDOW_FACES * size > TIGHT_ABOVE * max(height, width) for _, _, size in small):
-                people = self._faceless_people(image, small)  # a group photo: people BlazeFace missed
             return people, small  # no face, only small ones, or portraits: no pose models
         for person in find_people(self._model("pose_detection"), self._model("pose_landmark_full"), image,
                                   min_score=MIN_PERSON_SCORE, max_people=MAX_PEOPLE):
@@ -256,33 +242,6 @@ class MediaPipeHands(LiteRTDetector):
                 small.append((float(nose[0]), float(nose[1]), person.size / 2.0))
         return people, small
 
-    def _faceless_people(self, image: np.ndarray, faces: list[tuple[float, float, float]]) -> list[Any]:
-        """People of a group photo whose face BlazeFace missed (turned away, in profile,
-        partly hidden), found by the pose detector alone (floor ``CROWD_PERSON_SCORE``).
-
-        Run only when some face is just under ``SMALL_FACE`` (its wide window hardly
-        magnifies, see :meth:`person_windows`): the people are then big enough for the pose
-        landmarks. A pose detection is faceless when no face ``(x, y, size)`` lies within
-        ``FACE_NEAR_TORSO`` torso lengths (mid-shoulder → mid-hip keypoints) of its
-        mid-shoulder point; only those get the pose landmark model (~16 ms each), and only
-        people whose shoulders are at least ``SMALL_FACE`` of the longer side wide are kept
-        for the wrist search (insightface_t1: Phoebe, seen side-on, whose left hand holds
-        the cards; one pose detection and one landmark run)."""
-        from .mediapipe_pose import landmarks_in_roi, person_detections
-
-        height, width = image.shape[:2]
-        out = []
-        for roi, score, kps in person_detections(self._model("pose_detection"), image, CROWD_PERSON_SCORE,
-                                                 MAX_PEOPLE):
-            hip, shoulder = kps[0], kps[2]
-            torso = float(np.hypot(*(hip - shoulder)))
-            if any(np.hypot(x - shoulder[0], y - shoulder[1]) <= FACE_NEAR_TORSO * torso for x, y, _ in faces):
-                continue
-            person = landmarks_in_roi(self._model("pose_landmark_full"), image, roi, score)
-            if person is not None and person.size >= SMALL_FACE * max(height, width):
-                out.append(person)
-        return out
-
     def _guided(
         self, image: np.ndarray, people: list[Any], found: list[Detection]
     ) -> tuple[list[Detection], list[Window]]:
@@ -290,9 +249,6 @@ class MediaPipeHands(LiteRTDetector):
         landmark model. A wrist outside the image (or with pose presence under
         ``MIN_WRIST_PRESENCE``: the pose model's own "out of frame") or already inside a
         found hand's box is not searched.
-        A region under ``HAND_ROI_MIN_SHOULDERS`` shoulder widths where the landmark model
-        finds nothing is tried once more at that size (one landmark run; fires on
-        insightface_t1 and one of the 24 folder variants).
         Where the landmark model sees no hand at a clearly visible wrist (visibility ≥
         ``ZOOM_WRIST_VISIBILITY``) raised to the chest or face (``RAISED``: hands holding a
         camera, a phone, a cup), the zoom tiles holding its hand region are returned for the
@@ -315,11 +271,6 @@ class MediaPipeHands(LiteRTDetector):
                 if roi is None:
                     continue
                 hand = self._landmarks(image, recrop(self._model("hand_recrop"), image, roi))
-                if hand is None and roi[2] < HAND_ROI_MIN_SHOULDERS * person.size:
-                    # index and pinky collapsed onto the wrist: once more on a hand-sized region
-                    side_px = HAND_ROI_MIN_SHOULDERS * person.size
-                    big = (roi[0], roi[1], side_px, side_px, roi[4])
-                    hand = self._landmarks(image, recrop(self._model("hand_recrop"), image, big))
                 det = None if hand is None else self._convert(hand[0], hand[1], width, height)
                 if det is not None:
                     out.append(det)
@@ -335,21 +286,19 @@ class MediaPipeHands(LiteRTDetector):
         (their hands are then under ~10 px in the palm model's 192² input). Each gets a
         square window of ``WINDOW_FACES`` face sizes centred ``WINDOW_DROP`` face sizes
         below the face (chest to hips, where hands are), at least ``MIN_ZOOM_TILE`` px,
-        shifted inside the image; bigger faces first. A face whose window would be over
-        ``TIGHT_ABOVE`` of the longer side gets none here but a tight one (see
-        :meth:`tight_windows`). Near-duplicate windows are dropped later (see
-        :func:`_distinct_windows`)."""
+        shifted inside the image; bigger faces first. Near-duplicate windows are dropped
+        later (see :func:`_distinct_windows`); see also :meth:`tight_windows`."""
         return self._face_windows(image, cues, tight=False)
 
     def tight_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]]) -> list[Window]:
-        """The windows of faces whose :meth:`person_windows` window would be over
-        ``TIGHT_ABOVE`` of the longer side (it would magnify the palm input less than 2x:
-        faces just under ``SMALL_FACE``, a group photo): ``TIGHT_FACES`` face sizes, same
-        centre. :meth:`detect` searches one only where it does not already hold two found
-        hands (that person's). insightface_t1: Monica's hand resting fingers-down on the
-        table is found only that way; that photo runs 3 palm passes on windows as before (3
-        wide ones) and 12 hand landmark runs in all instead of 13, and the one folder variant
-        with such a face (zidane_v3) one window as before, with 2 landmark runs instead of 3."""
+        """Second windows for faces whose :meth:`person_windows` window is over
+        ``TIGHT_ABOVE`` of the longer side (it magnifies the palm input less than 2x: faces
+        just under ``SMALL_FACE``, a group photo): ``TIGHT_FACES`` face sizes, same centre.
+        :meth:`detect` searches one, after the wide windows, only where it does not hold two
+        found hands by then (that person's; duplicates counted once). insightface_t1:
+        Monica's hand resting fingers-down on the table is found only that way (1 of its 4
+        tight windows searched: 1 palm pass and 1 landmark run more than before); of the 24
+        folder variants one (zidane_v3) searches one (1 palm pass, 1 landmark run, no hand)."""
         return self._face_windows(image, cues, tight=True)
 
     def _face_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]], tight: bool) -> list[Window]:
@@ -357,7 +306,7 @@ class MediaPipeHands(LiteRTDetector):
         longest = max(height, width)
         windows = []
         for cx, cy, size in sorted(cues, key=lambda c: -c[2]):
-            if 0 < size < SMALL_FACE * longest and (WINDOW_FACES * size > TIGHT_ABOVE * longest) == tight:
+            if 0 < size < SMALL_FACE * longest and (not tight or WINDOW_FACES * size > TIGHT_ABOVE * longest):
                 side = (TIGHT_FACES if tight else WINDOW_FACES) * size
                 window = _square_window(cx, cy + WINDOW_DROP * size, side, width, height)
                 if window is not None:

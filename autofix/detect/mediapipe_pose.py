@@ -81,22 +81,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
-def person_detections(
-    detector: TFLiteModel, image: np.ndarray, min_score: float, max_people: int
-) -> list[tuple[Roi, float, np.ndarray]]:
-    """Pose-detection regions ``(roi, score, keypoints)`` in pixels, best first; keypoints
-    ``(4, 2)``: 0 = mid-hip, 1 = on the body circle, 2 = mid-shoulder, 3 = on the upper-body circle."""
+def person_rois(detector: TFLiteModel, image: np.ndarray, min_score: float, max_people: int) -> list[tuple[Roi, float]]:
+    """Pose-detection regions ``(roi, score)`` in pixels, best first."""
     h, w = image.shape[:2]
     out = []
     for det in detect_ssd(detector, POSE_DETECTION, image, min_score)[:max_people]:
         kps = det.keypoints * (w, h)
-        out.append((alignment_roi(kps[0], kps[1], target_degrees=90.0, scale=1.25), det.score, kps))
+        out.append((alignment_roi(kps[0], kps[1], target_degrees=90.0, scale=1.25), det.score))
     return out
-
-
-def person_rois(detector: TFLiteModel, image: np.ndarray, min_score: float, max_people: int) -> list[tuple[Roi, float]]:
-    """Pose-detection regions ``(roi, score)`` in pixels, best first."""
-    return [(roi, score) for roi, score, _ in person_detections(detector, image, min_score, max_people)]
 
 
 #: A person's pose region from a face box: side and downward offset of its centre, in face
