@@ -154,4 +154,3 @@ def test_default_hand_search_finds_the_hand(found, index):
 def test_default_hand_search_no_false_hands(found):
     hands = [h["box"] for h in GT[KEY]["hands"]]  # uncertain ones included
     assert [box for box in found["hands"] if _best_iou(box, hands) < 0.3] == []
-
