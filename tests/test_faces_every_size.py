@@ -164,23 +164,30 @@ def test_zoom_windows_cover_with_overlap():
 
 @pytest.mark.parametrize("name", ["astronaut", "camera", "grace_hopper", "zidane", "bus", "insightface_t1"])
 def test_registry_faces_carry_mesh_and_face_mask(detectors, groundtruth, name):
-    """Each face of the registry's detector has the 468-point mesh and a full-image mask
-    that covers most of its hand-made box (hairline or hair's edge to chin), reaches up to
-    the box's top (the forehead extension) and stays near the box."""
+    """Each face of the registry's detector has the 468-point mesh, and the planner's mask
+    for it (``mask.shape: auto``, no dilation) covers most of its hand-made box (hairline or
+    hair's edge to chin), reaches up to the box's top (the forehead extension) and stays
+    near the box."""
+    from autofix.config import build_config
+    from autofix.plan.planner import NOTE_FACE_MESH_MASK, build_mask
+
+    stage = build_config("faces", overrides=["stages.*.mask.dilate=0"]).stages[0]
     image = _photo(name)
     h, w = image.shape[:2]
     truth = [f["box"] for f in groundtruth[KEYS[name]]["faces"]]
     for det in detectors["registry"].detect(image):
         assert det.landmarks.shape == (468, 2) and det.landmarks.dtype == np.float32
-        assert det.mask is not None and det.mask.shape == (h, w) and det.mask.dtype == bool
+        hard, notes = build_mask(det, (h, w), stage)
+        mask = hard > 0
+        assert notes == (NOTE_FACE_MESH_MASK,)
         x0, y0, x1, y1 = (int(round(v)) for v in max(truth, key=lambda t: box_iou(t, det.box)[0]))
         box_h = y1 - y0
-        ys, xs = np.nonzero(det.mask)
-        inside = det.mask[y0:y1, x0:x1]
+        ys, xs = np.nonzero(mask)
+        inside = mask[y0:y1, x0:x1]
         assert inside.mean() >= 0.35, name  # a turned face's box includes the ear, the mask not
-        grown = np.zeros_like(det.mask)
+        grown = np.zeros_like(mask)
         grown[max(0, y0 - box_h // 4):y1 + box_h // 4, max(0, x0 - box_h // 4):x1 + box_h // 4] = True
-        assert det.mask[~grown].sum() == 0, name
+        assert mask[~grown].sum() == 0, name
         assert ys.min() <= y0 + 0.15 * box_h, (name, ys.min(), y0)  # forehead up to (about) the box top
         assert ys.max() + 1 >= y1 - 0.15 * box_h, (name, ys.max(), y1)  # down to the chin
 
@@ -193,14 +200,15 @@ def test_forehead_extension_raises_the_mask(detectors):
     image = photo_array("grace_hopper")
     (det,) = detectors["registry"].detect(image)
     plain = face_mask(image.shape[:2], det.landmarks, forehead=0.0, chin=0.0)
-    assert np.array_equal(det.mask | plain, det.mask)  # the extension only adds
+    full = face_mask(image.shape[:2], det.landmarks)
+    assert np.array_equal(full | plain, full)  # the extension only adds
     top = lambda m: int(np.nonzero(m.any(axis=1))[0][0])  # noqa: E731
-    assert top(plain) - top(det.mask) >= 0.05 * (det.box[3] - det.box[1])
+    assert top(plain) - top(full) >= 0.05 * (det.box[3] - det.box[1])
 
 
 def test_unconfirmed_faces_keep_keypoints_and_no_mask(detectors, monkeypatch):
     """A face the mesh does not confirm (flag forced to 0.3) is still found (score ≥ 0.5) but
-    keeps its 6 keypoints and gets no mask: the planner's own shape applies. With a flag
+    keeps its 6 keypoints and no mask: the planner's ellipse applies. With a flag
     under REJECT_FLAG (the mesh model is sure it is no face) it is dropped."""
     det = detectors["registry"]
     real = det.face_mesh
@@ -382,7 +390,7 @@ def test_turned_photos_keep_their_faces(detectors, groundtruth, name, turn):
     assert all(_found([box(b) for b in truth], found)), found
     # a tilted face's upright box can stick out of the ellipse's: mostly inside the turned box counts
     assert all(max(box_iou(box(b, corners=True), d.box)[1] for b in every) >= 0.5 for d in found), found
-    assert all(d.landmarks.shape == (468, 2) and d.mask is not None for d in found)
+    assert all(d.landmarks.shape == (468, 2) for d in found)
 
 
 @pytest.mark.parametrize("name", ["coffee", "chelsea"])

@@ -294,22 +294,28 @@ def test_plan_is_deterministic_and_leaves_inputs_alone():
 
 
 def test_auto_face_masks_by_detector():
-    """``mask.shape: auto`` on faces: MediaPipe's mesh mask as given (noted), a MediaPipe face
-    whose mesh was not confirmed (6 keypoints, no mask) the ellipse of its box, a YOLO face
-    (no landmarks) its box."""
+    """``mask.shape: auto`` on faces: a MediaPipe face mesh gives the face-mesh mask (noted), a
+    MediaPipe face whose mesh was not confirmed (6 keypoints) the ellipse of its box, a YOLO
+    face (no landmarks) its box, and a detector's own mask is used as it is."""
+    from autofix.plan.face_masks import face_mask
     from autofix.plan.masks import ellipse_mask
     from autofix.plan.planner import NOTE_FACE_MESH_MASK, NOTE_FACE_UNCONFIRMED, build_mask
 
     st = stage("face", mask={"shape": "auto", "dilate": 0})
     box = (10.0, 12.0, 30.0, 40.0)
+    mesh = np.random.default_rng(0).uniform((12, 14), (28, 38), (468, 2)).astype(np.float32)
     own = np.zeros((50, 60), bool)
     own[15:35, 14:26] = True
-    mesh = Detection(box, 0.9, "face", mask=own, landmarks=np.zeros((468, 2), np.float32), source="mediapipe_face:full")
+    meshed = Detection(box, 0.9, "face", landmarks=mesh, source="mediapipe_face:full")
     keypoints = Detection(box, 0.9, "face", landmarks=np.zeros((6, 2), np.float32), source="mediapipe_face:full")
     yolo = Detection(box, 0.9, "face", source="yolo:face_yolov8n.pt")
-    hard, notes = build_mask(mesh, (50, 60), st)
-    assert np.array_equal(hard > 0, own) and notes == (NOTE_FACE_MESH_MASK,)
+    segmented = Detection(box, 0.9, "face", mask=own, source="yolo:face_yolov8n-seg.pt")
+    hard, notes = build_mask(meshed, (50, 60), st)
+    want = face_mask((50, 60), mesh)
+    assert want.sum() > 100 and np.array_equal(hard > 0, want) and notes == (NOTE_FACE_MESH_MASK,)
     hard, notes = build_mask(keypoints, (50, 60), st)
     assert np.array_equal(hard, ellipse_mask((50, 60), box)) and notes == (NOTE_FACE_UNCONFIRMED,)
     hard, notes = build_mask(yolo, (50, 60), st)
     assert np.array_equal(hard, box_mask((50, 60), box)) and notes == ()
+    hard, notes = build_mask(segmented, (50, 60), st)
+    assert np.array_equal(hard > 0, own) and notes == ()

@@ -120,9 +120,9 @@ only add false faces on the test photos (0.2: five on ``zidane.jpg``, one on the
 cup). The planner applies the user's threshold on top.
 
 With ``mesh=True`` (the registry's ``full`` detector) every face the mesh confirms
-carries the ``(468, 2)`` mesh as ``landmarks`` and its silhouette mask (forehead to the
-hairline, jaw and chin; :mod:`autofix.plan.face_masks`) as ``mask``; other faces keep
-the 6 BlazeFace keypoints and no mask.
+carries the ``(468, 2)`` mesh as ``landmarks`` (from which the planner builds its mask:
+the silhouette, forehead to the hairline, jaw and chin; :mod:`autofix.plan.face_masks`);
+other faces keep the 6 BlazeFace keypoints.
 
 The image check and the window/merge helpers here are shared with
 :mod:`autofix.detect.mediapipe_hands`.
@@ -453,11 +453,10 @@ class MediaPipeFace(LiteRTDetector):
             is ≥ :data:`RESCUE_FLAG`, any candidate whose flag is under :data:`REJECT_FLAG`
             is dropped; ``None`` → on for ``full``.
         mesh: attach the face mesh to every face it confirms: ``landmarks`` become the
-            ``(468, 2)`` mesh and ``mask`` the face's silhouette, forehead and jaw
-            included (:func:`autofix.plan.face_masks.face_mask`), a full-image ``(H, W)``
-            bool array. Faces the mesh does not confirm keep the 6 keypoints and no mask
-            (the planner's box/ellipse then applies). Implies ``confirm``.
-        mesh_mask: with ``mesh``, also build the mask (off: the mesh only).
+            ``(468, 2)`` mesh (the planner's ``mask.shape: auto`` turns it into the face's
+            silhouette, forehead and jaw included: :func:`autofix.plan.face_masks.face_mask`).
+            Faces the mesh does not confirm keep the 6 keypoints (the planner then uses
+            the ellipse of the box). Implies ``confirm``.
         rotate: the rotated search by need (:meth:`_rotated_search`: tilted faces, turned
             photos); needs ``confirm`` (every rotated find is confirmed by the face mesh);
             ``None`` → on for ``full``.
@@ -481,7 +480,6 @@ class MediaPipeFace(LiteRTDetector):
         zoom: bool | None = None,
         confirm: bool | None = None,
         mesh: bool = False,
-        mesh_mask: bool = True,
         rotate: bool | None = None,
     ) -> None:
         if model not in FACE_MODELS:
@@ -495,7 +493,6 @@ class MediaPipeFace(LiteRTDetector):
         self.mirror = MIRROR[model] if mirror is None else bool(mirror)
         self.zoom = model == "full" if zoom is None else bool(zoom)
         self.mesh = bool(mesh)
-        self.mesh_mask = bool(mesh_mask)
         self.confirm = self.mesh or (model == "full" if confirm is None else bool(confirm))
         self.rotate = self.confirm and (model == "full" if rotate is None else bool(rotate))
         self._models = None
@@ -723,11 +720,6 @@ class MediaPipeFace(LiteRTDetector):
             det = replace(det, score=float(min(1.0, (det.score + flag) / 2.0)))
         if self.mesh and confirmed:
             det = replace(det, landmarks=pts.astype(np.float32))
-            if self.mesh_mask:
-                from ..plan.face_masks import face_mask
-
-                mask = face_mask(image.shape[:2], pts)
-                det = replace(det, mask=mask) if mask.any() else det
         return det
 
     def _detect_window(
@@ -806,7 +798,7 @@ class MediaPipeFace(LiteRTDetector):
 )
 def build_mediapipe_face(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeFace:
     """Factory: ``cfg.model`` in {None, "short", "full"} (None → "full"); ``cfg.label`` relabels.
-    ``full`` is built with ``mesh=True``: its faces carry the face mesh and its mask.
+    ``full`` is built with ``mesh=True``: its confirmed faces carry the face mesh.
     The model is loaded (and its sha256 checked) here, so a damaged install fails the build."""
     from .blaze import FACE_FULL, FACE_SHORT
 

@@ -60,7 +60,7 @@ class MediaPipeFaceParts(LiteRTDetector):
         self.label = label or LABELS[part]
         self.name = f"mediapipe_face_mesh:{part}"
         self.margin = PARTS[part][1] if margin is None else float(margin)
-        self._faces = MediaPipeFace("full", mesh=True, mesh_mask=False)
+        self._faces = MediaPipeFace("full", mesh=True)
         self._models = None
         self._lock = threading.Lock()
 

@@ -1,7 +1,7 @@
 """Face masks from MediaPipe's 468-point face mesh: the face's silhouette, forehead and jaw
-included. Pure geometry on :mod:`autofix.plan.masks`' building blocks, used by
-:class:`autofix.detect.mediapipe_face.MediaPipeFace` (``mesh=True``) to attach
-``Detection.mask``.
+included. Pure geometry on :mod:`autofix.plan.masks`' building blocks, used by the
+planner (``mask.shape: auto``) on the faces :class:`autofix.detect.mediapipe_face.MediaPipeFace`
+(``mesh=True``) gives their mesh.
 
 The mesh's silhouette (:data:`FACE_OVAL`, MediaPipe's ``FACEMESH_FACE_OVAL`` in order
 round the face) runs along the jaw and the chin but stops on the upper forehead, short

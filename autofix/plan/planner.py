@@ -37,6 +37,7 @@ from ..config import CropConfig, StageConfig
 from ..types import Box, Detection, PlannedRegion
 from . import filters
 from .crop import WholeFrame, bucket_window, whole_frame
+from .face_masks import face_mask
 from .masks import (
     detection_mask,
     dilate_erode,
@@ -55,8 +56,10 @@ NOTE_WRIST_FALLBACK = "wrist: box fallback"
 NOTE_HAND_LANDMARK_MASK = "mask: hand landmarks"
 NOTE_FACE_MESH_MASK = "mask: face mesh"
 NOTE_FACE_UNCONFIRMED = "mask: face mesh not confirmed, ellipse of the box"
-#: BlazeFace's keypoints (eyes, nose, mouth, ears): a MediaPipe face without a confirmed mesh.
+#: BlazeFace's keypoints (eyes, nose, mouth, ears): a MediaPipe face without a confirmed mesh;
+#: the face mesh (478 with the irises).
 FACE_KEYPOINTS = 6
+FACE_MESH_POINTS = (468, 478)
 
 
 class StageRegions(NamedTuple):
@@ -107,23 +110,25 @@ def build_mask(
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """One detection's hard mask (shape → wrist rule for hands → dilate/erode) and its notes.
 
-    ``mask.shape: auto`` on a detection with 21 usable hand landmarks and no mask of its own
-    (MediaPipe Hands) gives the landmark mask; a MediaPipe face carries its face-mesh mask
-    (forehead to chin) as its own mask, and one whose mesh was not confirmed (only
-    BlazeFace's 6 keypoints) gets the ellipse of its box; box detectors (YOLO) keep their box
-    or segmentation mask, and ``box``/``ellipse`` are honoured as configured."""
+    ``mask.shape: auto`` on a detection with no mask of its own: 21 usable hand landmarks
+    (MediaPipe Hands) give the hand landmark mask; a MediaPipe face's 468/478-point mesh the
+    face-mesh mask (forehead to chin, :func:`~autofix.plan.face_masks.face_mask`), and a
+    MediaPipe face whose mesh was not confirmed (only BlazeFace's 6 keypoints) the ellipse
+    of its box; box detectors (YOLO) keep their box or segmentation mask, and
+    ``box``/``ellipse`` are honoured as configured."""
     h, w = int(image_shape_hw[0]), int(image_shape_hw[1])
     cfg = stage.mask
     notes: tuple[str, ...] = ()
     auto_own = cfg.shape == "auto" and det.mask is None
     if auto_own and _usable_hand_landmarks(det.landmarks):
         hard, notes = hand_landmark_mask((h, w), det.landmarks), (NOTE_HAND_LANDMARK_MASK,)
+    elif auto_own and _mediapipe_face(det) and len(det.landmarks) in FACE_MESH_POINTS:
+        hard = np.where(face_mask((h, w), det.landmarks), np.uint8(255), np.uint8(0))
+        notes = (NOTE_FACE_MESH_MASK,)
     elif auto_own and _mediapipe_face(det) and len(det.landmarks) == FACE_KEYPOINTS:
         hard, notes = detection_mask(det, (h, w), "ellipse"), (NOTE_FACE_UNCONFIRMED,)
     else:
         hard = detection_mask(det, (h, w), cfg.shape)
-        if cfg.shape == "auto" and det.mask is not None and _mediapipe_face(det):
-            notes = (NOTE_FACE_MESH_MASK,)
     if stage.label == "hand" and cfg.wrist_extension > 0:
         if _usable_hand_landmarks(det.landmarks):
             hard, notes = extend_past_wrist(hard, det.landmarks, cfg.wrist_extension), notes + (NOTE_WRIST_LANDMARKS,)
