@@ -53,8 +53,8 @@ class Detection:
         landmarks: optional ``(K, 2)`` ``float32`` array of ``(x, y)`` pixels. From
             MediaPipe: a hand's 21 landmarks in MediaPipe order (0 = wrist, 9 =
             middle-finger MCP); a face's ``(468, 2)`` face mesh where the mesh model
-            confirmed it (``mask`` then holds the face-mesh mask, forehead to chin), else
-            BlazeFace's ``(6, 2)`` keypoints (eyes, nose tip, mouth, ears).
+            confirmed it (the planner's face mask, forehead to chin, is built from it),
+            else BlazeFace's ``(6, 2)`` keypoints (eyes, nose tip, mouth, ears).
         source: registry name of the detector that produced it, e.g. ``"mediapipe_hands"``.
     """
 
