@@ -74,7 +74,8 @@ def anchor(src: Path, out: Path) -> float:
     from autofix.detect.mediapipe_face import MediaPipeFace
     from autofix.detect.mediapipe_hands import MediaPipeHands
 
-    face, hands = MediaPipeFace(), MediaPipeHands(zoom=False)
+    # one whole-image pass each, as a plain MediaPipe script runs them (no zoom, mirror, mesh or rotation)
+    face, hands = MediaPipeFace("full", mirror=False, zoom=False, confirm=False), MediaPipeHands(zoom=False)
     out.mkdir(parents=True, exist_ok=True)
     face.detect(np.zeros((64, 64, 3), np.uint8))  # load models outside the timing, as the CLI warm-up does
     hands.detect(np.zeros((64, 64, 3), np.uint8))
