@@ -53,7 +53,7 @@ KEYS = {"astronaut": "skimage_astronaut.png", "camera": "skimage_camera.png",
 def bare_face() -> MediaPipeFace:
     """The full-range model on the whole image only, as a plain MediaPipe script runs it."""
     det = MediaPipeFace("full", mirror=False)
-    det.zoom = det.confirm = False  # set after construction: older versions lack the arguments
+    det.zoom = det.confirm = det.rotate = False  # set after construction: older versions lack the arguments
     return det
 
 
