@@ -22,9 +22,31 @@ import numpy as np
 Box = tuple[float, float, float, float]
 IntBox = tuple[int, int, int, int]
 
-#: MediaPipe hand landmark indices used by the planner's hand-plus-wrist rule.
+#: MediaPipe hand landmark indices (the planner's hand-plus-wrist rule, hand masks, the hand score).
 HAND_WRIST = 0
 HAND_MIDDLE_MCP = 9
+HAND_INDEX_MCP = 5
+HAND_PINKY_MCP = 17
+#: Finger chains in MediaPipe's 21-point order, from the base joint to the tip (thumb first).
+HAND_FINGER_CHAINS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+#: The palm scale is the wrist→middle-MCP length, but at least this × the index-MCP↔pinky-MCP
+#: span (a hand pointing at the camera foreshortens the palm's length, not its width).
+PALM_LENGTH_PER_WIDTH = 1.25
+#: Sizes of MediaPipe's face mesh (478 with the irises); BlazeFace gives 6 keypoints.
+FACE_MESH_POINTS = (468, 478)
+
+
+def palm_scale(landmarks: Any) -> float:
+    """A hand's size in pixels from its 21 MediaPipe landmarks (``(21, 2|3)``): ``max(|wrist −
+    MCP9|, PALM_LENGTH_PER_WIDTH × |MCP5 − MCP17|)``, a size a palm foreshortened along its
+    length keeps; 0 for a degenerate or non-finite hand. Raises ValueError on another shape."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 2 or lm.shape[0] != 21 or lm.shape[1] < 2:
+        raise ValueError(f"expected 21 hand landmarks of (x, y), got shape {lm.shape}")
+    length = float(np.hypot(*(lm[HAND_WRIST, :2] - lm[HAND_MIDDLE_MCP, :2])))
+    width = float(np.hypot(*(lm[HAND_INDEX_MCP, :2] - lm[HAND_PINKY_MCP, :2])))
+    scale = max(length, PALM_LENGTH_PER_WIDTH * width)
+    return scale if np.isfinite(scale) else 0.0
 
 
 def check_rgb(image: Any, name: str = "`image`") -> np.ndarray:

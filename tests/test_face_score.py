@@ -81,7 +81,9 @@ def test_reference_is_symmetric_and_keypoints_get_the_unconfirmed_value():
     with pytest.raises(ValueError, match="468 or 478"):
         mesh_residual(np.zeros((21, 2)))
     with pytest.raises(ValueError, match="degenerate"):
-        face_plausibility(np.zeros((468, 2)))
+        mesh_residual(np.zeros((468, 2)))
+    assert face_plausibility(np.zeros((468, 2))) == 0.0  # a collapsed mesh is no face, not a crash
+    assert face_plausibility(np.full((468, 2), np.nan)) == 0.0
     assert face_plausibility(np.c_[_projected(0.2), np.zeros(468)][:, :2].astype(np.float32)) == 1.0
     assert face_plausibility(np.vstack([_projected(0.2), np.full((10, 2), 300.0)])) == 1.0  # 478
 

@@ -319,3 +319,16 @@ def test_auto_face_masks_by_detector():
     assert np.array_equal(hard, box_mask((50, 60), box)) and notes == ()
     hard, notes = build_mask(segmented, (50, 60), st)
     assert np.array_equal(hard > 0, own) and notes == ()
+
+
+def test_unusable_face_mesh_falls_back_to_the_ellipse():
+    """A collapsed or non-finite mesh gives no outline: the face gets the ellipse of its box."""
+    from autofix.plan.masks import ellipse_mask
+    from autofix.plan.planner import NOTE_FACE_UNCONFIRMED, build_mask
+
+    st = stage("face", mask={"shape": "auto", "dilate": 0})
+    box = (10.0, 12.0, 30.0, 40.0)
+    for mesh in (np.zeros((468, 2), np.float32), np.full((468, 2), np.nan, np.float32)):
+        det = Detection(box, 0.9, "face", landmarks=mesh, source="mediapipe_face:full")
+        hard, notes = build_mask(det, (50, 60), st)
+        assert np.array_equal(hard, ellipse_mask((50, 60), box)) and notes == (NOTE_FACE_UNCONFIRMED,)

@@ -64,3 +64,21 @@ def test_the_step_scores_the_repainted_region_not_its_neighbour(area):
     assert (x1 - x0, y1 - y0) == (122, 116)
     assert np.array_equal(original[y0:y1, x0:x1], image[146:262, 270:392])
     assert original.shape[:2] != (122, 116) and len(windows) == 2
+
+
+@pytest.mark.parametrize("setting", ["stages.*.mask.merge=merge", "stages.*.mask.invert=true"])
+def test_merged_or_inverted_regions_are_scored_as_a_whole(setting):
+    """A region merged from several detections (or inverted) has a union box no single part
+    matches: the guard gets no box and scores the best part in the window."""
+    from autofix.config import build_config
+    from autofix.plan import plan_stage
+    from autofix.run.step import _scored
+    from autofix.types import Detection
+
+    image = photo_array("insightface_t1")
+    stage = build_config("faces", overrides=[setting]).stages[0]
+    dets = [Detection((270.0, 146.0, 392.0, 262.0), 0.9, "face"), Detection((470.0, 266.0, 592.0, 400.0), 0.9, "face")]
+    region = plan_stage(dets, image.shape, stage).regions[0]
+    x0, y0, x1, y1 = region.crop.box
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    assert _scored(stage, image, region, (crop, crop))[2] is None

@@ -37,6 +37,9 @@ Pure NumPy; no model.
 from __future__ import annotations
 
 import numpy as np
+
+from ..types import FACE_MESH_POINTS
+
 #: Mirror pairs of the face mesh used by the score, (subject's right, left): eye corners and
 #: lids, brows, nostrils, mouth corners and lips, and the face oval (FACEMESH_FACE_OVAL).
 PAIRS = ((33, 263), (133, 362), (159, 386), (145, 374), (160, 387), (144, 373), (70, 300), (105, 334), (107, 336), (46, 276), (98, 327), (48, 278), (129, 358), (61, 291), (37, 267), (84, 314), (40, 270), (91, 321), (109, 338), (67, 297), (103, 332), (54, 284), (21, 251), (162, 389), (127, 356), (234, 454), (93, 323), (132, 361), (58, 288), (172, 397), (136, 365), (150, 379), (149, 378), (176, 400), (148, 377))
@@ -75,7 +78,7 @@ RESIDUAL_WIDTH = 0.03
 #: confirm it, or the detector does not run it).
 UNCONFIRMED = 0.5
 #: Mesh sizes accepted (468 points; 478 with the irises).
-MESH_POINTS = (468, 478)
+MESH_POINTS = FACE_MESH_POINTS
 
 #: Mesh indices in the order of :func:`reference`'s rows.
 INDICES = tuple(a for a, _ in PAIRS) + tuple(b for _, b in PAIRS) + MIDLINE
@@ -113,12 +116,17 @@ def mesh_residual(mesh: np.ndarray) -> float:
 
 def face_plausibility(landmarks: np.ndarray | None) -> float:
     """0–1 plausibility of a face from its landmarks (see module docs): a ``(468, 2)`` or
-    ``(478, 2)`` face mesh is scored by :func:`mesh_residual`; anything else (BlazeFace's
-    ``(6, 2)`` keypoints: no mesh, or no landmarks at all) gets :data:`UNCONFIRMED`."""
+    ``(478, 2)`` face mesh is scored by :func:`mesh_residual` (0 for a collapsed or
+    non-finite one: no face); anything else (BlazeFace's ``(6, 2)`` keypoints: no mesh, or
+    no landmarks at all) gets :data:`UNCONFIRMED`."""
     if landmarks is None:
         return UNCONFIRMED
     pts = np.asarray(landmarks)
     if pts.ndim != 2 or pts.shape[0] not in MESH_POINTS:
         return UNCONFIRMED
-    excess = max(0.0, mesh_residual(pts) - RESIDUAL_OK) / RESIDUAL_WIDTH
+    try:
+        residual = mesh_residual(pts)
+    except ValueError:
+        return 0.0
+    excess = max(0.0, residual - RESIDUAL_OK) / RESIDUAL_WIDTH
     return float(np.exp(-excess * excess))

@@ -36,9 +36,11 @@ import math
 
 import numpy as np
 
+from ..types import HAND_FINGER_CHAINS, HAND_WRIST, palm_scale
+
 #: MediaPipe order: wrist 0; thumb 1-4 (CMC, MCP, IP, tip); index 5-8; middle 9-12; ring 13-16; pinky 17-20.
-WRIST = 0
-FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+WRIST = HAND_WRIST
+FINGERS = HAND_FINGER_CHAINS
 #: Anatomical bone length / palm length (wrist → middle MCP), per finger, base → tip
 #: (thumb: CMC→MCP, MCP→IP, IP→tip).
 BONE_RATIOS = (
@@ -75,19 +77,6 @@ FACE_ON_SPAN = 0.45
 CROSSING = 0.6
 MCP_ORDER = 0.5
 THUMB_SIDE = 0.6
-#: The palm scale is the wrist→middle-MCP length, at least this × the index↔pinky MCP span.
-PALM_LENGTH_PER_WIDTH = 1.25
-
-
-def palm_scale(landmarks: np.ndarray) -> float:
-    """``max(|wrist − MCP9|, PALM_LENGTH_PER_WIDTH × |MCP5 − MCP17|)``: a hand size that a
-    palm foreshortened along its length (hand pointing at the camera) keeps."""
-    lm = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    length = float(np.hypot(*(lm[WRIST] - lm[9])))
-    width = float(np.hypot(*(lm[5] - lm[17])))
-    return max(length, PALM_LENGTH_PER_WIDTH * width)
-
-
 def _gauss_excess(value: float, limit: float, width: float) -> float:
     """1 up to ``limit``, then ``exp(-((value - limit) / width)²)``."""
     return 1.0 if value <= limit else math.exp(-(((value - limit) / width) ** 2))
@@ -206,11 +195,3 @@ def hand_plausibility(landmarks: np.ndarray | None) -> float:
         return 0.0
     score = bone_factor(lm, scale) * angle_factor(lm) * chain_factor(lm, scale) * palm_factor(lm, scale)
     return float(min(max(score, 0.0), 1.0))
-
-
-def hand_factors(landmarks: np.ndarray) -> dict[str, float]:
-    """The four factors of :func:`hand_plausibility` by name (for reports and tests)."""
-    lm = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    scale = palm_scale(lm)
-    return {"bones": bone_factor(lm, scale), "angles": angle_factor(lm), "chains": chain_factor(lm, scale),
-            "palm": palm_factor(lm, scale)}

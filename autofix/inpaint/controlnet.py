@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError, show_path
+from ..types import FACE_MESH_POINTS
 
 #: Control types with a built-in control image (no annotator weights needed).
 BUILT_IN = ("inpaint", "tile", "canny", "openpose")
@@ -73,7 +74,7 @@ MESH_TO_IBUG68: tuple[tuple[int, ...], ...] = (
 #: MediaPipe's 478-point mesh (468 with contour 469-472 is the right eye's, 473 the left's).
 MESH_PUPILS = (468, 473)
 #: Mesh sizes: MediaPipe's face mesh, without and with the 10 iris points.
-MESH_SIZES = (468, 478)
+MESH_SIZES = FACE_MESH_POINTS
 
 
 def face_points(landmarks: np.ndarray) -> np.ndarray:

@@ -17,13 +17,22 @@ from typing import Iterable, Literal
 import cv2
 import numpy as np
 
-from ..types import HAND_MIDDLE_MCP, HAND_WRIST, Box, Detection, IntBox
+from ..types import (  # noqa: F401 - PALM_LENGTH_PER_WIDTH re-exported with palm_scale
+    HAND_FINGER_CHAINS,
+    HAND_MIDDLE_MCP,
+    HAND_PINKY_MCP,
+    HAND_WRIST,
+    PALM_LENGTH_PER_WIDTH,
+    Box,
+    Detection,
+    IntBox,
+    palm_scale,
+)
 
 #: Float noise tolerated on box edges when rounding outward (pixels).
 EDGE_EPS = 1e-6
-#: Index of MediaPipe's thumb CMC and pinky MCP landmarks (the wrist-width estimate).
+#: Index of MediaPipe's thumb CMC landmark (with the pinky MCP: the wrist-width estimate).
 HAND_THUMB_CMC = 1
-HAND_PINKY_MCP = 17
 #: Hand size = this × the wrist→middle-MCP distance (the palm is about half the hand's length).
 HAND_SIZE_PER_PALM = 2.0
 #: The forearm stub is never narrower than this × the wrist→middle-MCP distance.
@@ -42,11 +51,7 @@ TIP_EXTENSION = 0.25
 #: the landmarks are joint centres, the palm's edges (thumb web, pinky side, heel of the
 #: hand) lie outside them.
 PALM_MARGIN_PER_PALM = 0.22
-#: The palm scale is the wrist→middle-MCP length, but at least this × the index-MCP↔pinky-MCP
-#: span (a hand pointing at the camera foreshortens the palm's length, not its width).
-PALM_LENGTH_PER_WIDTH = 1.25
-#: Finger chains in MediaPipe's 21-point order, from the base joint to the tip; and the palm.
-HAND_FINGER_CHAINS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+#: The palm's landmarks (wrist, thumb CMC and MCP, the four finger MCPs).
 HAND_PALM_POINTS = (0, 1, 2, 5, 9, 13, 17)
 
 MaskShape = Literal["auto", "box", "ellipse"]
@@ -132,16 +137,6 @@ def detection_mask(det: Detection, shape_hw: tuple[int, ...], shape: MaskShape =
     if own.shape[:2] != (h, w) or own.ndim != 2:
         raise ValueError(f"detection mask has shape {own.shape}, image is {(h, w)}")
     return _binary(own != 0)
-
-
-def palm_scale(landmarks: np.ndarray) -> float:
-    """A hand's size in pixels from 21 MediaPipe landmarks: ``max(|wrist − MCP9|,
-    PALM_LENGTH_PER_WIDTH × |MCP5 − MCP17|)`` (0 for a degenerate hand)."""
-    lm = _hand_points(landmarks)
-    length = float(np.hypot(*(lm[HAND_WRIST] - lm[HAND_MIDDLE_MCP])))
-    width = float(np.hypot(*(lm[5] - lm[HAND_PINKY_MCP])))
-    scale = max(length, PALM_LENGTH_PER_WIDTH * width)
-    return scale if math.isfinite(scale) else 0.0
 
 
 def _hand_points(landmarks: np.ndarray) -> np.ndarray:

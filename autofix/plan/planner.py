@@ -34,7 +34,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..config import CropConfig, StageConfig
-from ..types import Box, Detection, PlannedRegion
+from ..types import FACE_MESH_POINTS, Box, Detection, PlannedRegion
 from . import filters
 from .crop import WholeFrame, bucket_window, whole_frame
 from .face_masks import face_mask
@@ -56,10 +56,6 @@ NOTE_WRIST_FALLBACK = "wrist: box fallback"
 NOTE_HAND_LANDMARK_MASK = "mask: hand landmarks"
 NOTE_FACE_MESH_MASK = "mask: face mesh"
 NOTE_FACE_UNCONFIRMED = "mask: face mesh not confirmed, ellipse of the box"
-#: BlazeFace's keypoints (eyes, nose, mouth, ears): a MediaPipe face without a confirmed mesh;
-#: the face mesh (478 with the irises).
-FACE_KEYPOINTS = 6
-FACE_MESH_POINTS = (468, 478)
 
 
 class StageRegions(NamedTuple):
@@ -122,10 +118,10 @@ def build_mask(
     auto_own = cfg.shape == "auto" and det.mask is None
     if auto_own and _usable_hand_landmarks(det.landmarks):
         hard, notes = hand_landmark_mask((h, w), det.landmarks), (NOTE_HAND_LANDMARK_MASK,)
-    elif auto_own and _mediapipe_face(det) and len(det.landmarks) in FACE_MESH_POINTS:
+    elif auto_own and _mediapipe_face(det) and _usable_face_mesh(det.landmarks):
         hard = np.where(face_mask((h, w), det.landmarks), np.uint8(255), np.uint8(0))
         notes = (NOTE_FACE_MESH_MASK,)
-    elif auto_own and _mediapipe_face(det) and len(det.landmarks) == FACE_KEYPOINTS:
+    elif auto_own and _mediapipe_face(det):  # BlazeFace's keypoints only (or an unusable mesh)
         hard, notes = detection_mask(det, (h, w), "ellipse"), (NOTE_FACE_UNCONFIRMED,)
     else:
         hard = detection_mask(det, (h, w), cfg.shape)
@@ -141,6 +137,13 @@ def build_mask(
 def _mediapipe_face(det: Detection) -> bool:
     """A detection of the ``mediapipe_face`` detector (any label), with its landmarks."""
     return det.source.startswith("mediapipe_face:") and det.landmarks is not None
+
+
+def _usable_face_mesh(landmarks: np.ndarray) -> bool:
+    """A 468/478-point mesh, finite, with extent (a collapsed one would give no outline)."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    return (lm.ndim == 2 and lm.shape[0] in FACE_MESH_POINTS and lm.shape[1] >= 2
+            and bool(np.isfinite(lm[:, :2]).all()) and float(np.ptp(lm[:, 1])) > 0 and float(np.ptp(lm[:, 0])) > 0)
 
 
 def _usable_hand_landmarks(landmarks: np.ndarray | None) -> bool:

@@ -213,7 +213,7 @@ def _scored(stage: StageConfig, image: np.ndarray, region: PlannedRegion, candid
     if stage.crop.area != "whole":
         x0, y0 = region.crop.box[:2]
         windows = tuple(blend_window(image, c, region.soft_mask, region.crop) for c in candidates)
-        return _window(image, region), windows, _shifted(region.box, x0, y0)
+        return _window(image, region), windows, _part_box(stage, region, x0, y0)
     h, w = image.shape[:2]
     x0, y0, x1, y1 = crop_window(mask_bbox(region.soft_mask), (w, h), max(stage.crop.padding, 32),
                                  stage.crop.resolution).box
@@ -221,10 +221,16 @@ def _scored(stage: StageConfig, image: np.ndarray, region: PlannedRegion, candid
     windows = tuple(blend_window(image, c, region.soft_mask, region.crop)[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
                     for c in candidates)
     return (np.ascontiguousarray(image[y0:y1, x0:x1]), tuple(np.ascontiguousarray(v) for v in windows),
-            _shifted(region.box, x0, y0))
+            _part_box(stage, region, x0, y0))
 
 
-def _shifted(box: Any, dx: float, dy: float) -> tuple[float, float, float, float]:
+def _part_box(stage: StageConfig, region: PlannedRegion, dx: float, dy: float) -> tuple[float, float, float, float] | None:
+    """The region's detection box shifted into a window at ``(dx, dy)``, for a region that is
+    one detected part; ``None`` (score the best part in the window) for a region merged from
+    several detections or inverted, whose box is a union no single part matches."""
+    if len(region.detections) > 1 or stage.mask.invert or stage.mask.merge == "merge_invert":
+        return None
+    box = region.box
     return (float(box[0]) - dx, float(box[1]) - dy, float(box[2]) - dx, float(box[3]) - dy)
 
 
