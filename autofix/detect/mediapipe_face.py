@@ -108,7 +108,7 @@ closed, one in profile-ish); ``bench/bench_detect.py`` reproduces the numbers:
 Cost (2 shared CPU cores, best of 5, ms per image: mean over the 7 open photos / the
 group photo): whole image only 4.4 / 4.6; with the mirror pass (the old default) 10.9 /
 15.1; ``confirm`` 7.0 / 13.5; ``zoom`` 8.7 / 22.8; both (this default) 11.4 / 33.4; with
-``mesh`` (the registry's detector: mesh and mask for every face) 12.6 / 38.8. The whole
+``mesh`` (the registry's detector: the mesh for every face, for its mask) 12.6 / 38.8. The whole
 default detection (these faces + the default hand search) is 2.8× the bare pass (one
 whole-image face + hands pass) over those 8 images; the rotated search adds about 3 ms an
 image there (the probes of coffee and chelsea), within the run-to-run noise of that ratio.
@@ -794,7 +794,7 @@ class MediaPipeFace(LiteRTDetector):
     "mediapipe_face",
     requires=(RUNTIME_MODULE,),
     summary="MediaPipe BlazeFace: faces; model short (close-up, 6 keypoints) or full (default, ~5 m: "
-    "zoom by need, face mesh + silhouette mask)",
+    "zoom by need, face mesh for the mask)",
 )
 def build_mediapipe_face(cfg: DetectorConfig, *, allow_pickle: bool | None = None) -> MediaPipeFace:
     """Factory: ``cfg.model`` in {None, "short", "full"} (None → "full"); ``cfg.label`` relabels.

@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from ..types import Detection
 from .base import DETECTORS
 from .litert import RUNTIME_MODULE
-from .mediapipe_face import MIN_FACE_FLAG, LiteRTDetector, MediaPipeFace, check_image, clip_box  # noqa: F401
+from .mediapipe_face import LiteRTDetector, MediaPipeFace, check_image, clip_box
 
 #: Face-mesh outlines (MediaPipe's FACEMESH_* index sets), subject's right/left.
 RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)

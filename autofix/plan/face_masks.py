@@ -78,8 +78,7 @@ def extend_points(points: np.ndarray, mesh: np.ndarray, forehead: float = FOREHE
 
 
 def face_outline(mesh: np.ndarray, forehead: float = FOREHEAD, chin: float = CHIN_MARGIN) -> np.ndarray:
-    """The face's outline, ``(M, 2)`` float64 pixels, counter-clockwise on screen (x right,
-    y down) from the lowest-x point: the convex hull of the whole mesh and of the mesh
+    """The face's outline, ``(M, 2)`` float64 pixels in order round it: the convex hull of the whole mesh and of the mesh
     with every point moved by :func:`extend_points` (both, so that the extension only
     ever adds to the mesh's own hull). For a frontal face that is the silhouette
     (:data:`FACE_OVAL`, which is convex but for the slight jaw concavity) raised to the

@@ -20,6 +20,7 @@ import numpy as np
 from ..detect.base import Detector
 from ..detect.face_score import face_plausibility
 from ..detect.hand_score import hand_plausibility
+from ..detect.mediapipe_face import box_iou
 from ..types import Box, Detection
 
 __all__ = ["Choice", "choose", "crop_score", "hand_plausibility", "weighted_score"]
@@ -40,7 +41,7 @@ def crop_score(detector: Detector, crop: np.ndarray, label: str, box: Box | None
         if box is None:
             best = max(best, weighted_score(det))
             continue
-        iou = _iou(det.box, box)
+        iou = box_iou(det.box, box)[0]
         if iou > best_iou:
             best, best_iou = weighted_score(det), iou
     return best
@@ -48,14 +49,6 @@ def crop_score(detector: Detector, crop: np.ndarray, label: str, box: Box | None
 
 #: With a region box, a detection must overlap it by more than this IoU to count.
 MIN_BOX_IOU = 0.1
-
-
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def weighted_score(det: Detection) -> float:
