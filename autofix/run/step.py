@@ -172,10 +172,10 @@ def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list
         unchanged = False
         if keep:
             out = image.copy() if out is image else out  # one copy per stage, regions pasted in place
-            x0, y0, x1, y1 = region.crop.box
-            before = out[y0:y1, x0:x1].copy()
+            ys, xs = _changeable(region)
+            before = out[ys, xs].copy()
             paste_crop_into(out, candidates[choice.index], region.soft_mask, region.crop)
-            unchanged = not np.any(out[y0:y1, x0:x1] != before)  # changed no pixel: not "repainted"
+            unchanged = not np.any(out[ys, xs] != before)  # changed no pixel: not "repainted"
             keep = not unchanged
         reason = (f"not repainted: {blocked}" if blocked else "not repainted: the repaint changed no pixels"
                   if unchanged else ("" if keep else choice.reason))
@@ -187,6 +187,15 @@ def _blend(backends: Backends, plan: StagePlan, image: np.ndarray, results: list
             rec.candidate_scores = rec.candidate_scores if rec.candidate_scores is not None else []
         records.append(rec)
     return out, records
+
+
+def _changeable(region: PlannedRegion) -> tuple[slice, slice]:
+    """The rows and columns a paste can change: the soft mask's box inside the crop box."""
+    x0, y0, x1, y1 = region.crop.box
+    box = mask_bbox(region.soft_mask[y0:y1, x0:x1])
+    if box is None:
+        return slice(0, 0), slice(0, 0)
+    return slice(y0 + box[1], y0 + box[3]), slice(x0 + box[0], x0 + box[2])
 
 
 def _kept(i: int, region: PlannedRegion, image: np.ndarray, candidates: tuple[np.ndarray, ...],
