@@ -107,11 +107,13 @@ def _utf8(data: bytes) -> str:
 # --------------------------------------------------------------------------- containers
 
 
-def read_fields(data: bytes) -> Fields:
-    """The metadata texts of a PNG, JPEG or WebP file given as bytes."""
+def read_fields(data: bytes, stealth: bool = True) -> Fields:
+    """The metadata texts of a PNG, JPEG or WebP file given as bytes. ``stealth=False``
+    skips the stealth-pnginfo read from a PNG's alpha channel (the one read that decodes
+    pixels)."""
     if data.startswith(_PNG_SIG):
         fields = _png_fields(data)
-        if not any(k in fields.values for k in _GENERATION_KEYS):
+        if stealth and not any(k in fields.values for k in _GENERATION_KEYS):
             add_stealth(fields, _png_alpha(data))
         return fields
     if data[:2] == b"\xff\xd8":

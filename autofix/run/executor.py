@@ -210,12 +210,13 @@ def inpaint_plans(backends: Backends, plans: list[step.StagePlan], call: Any = N
 
 
 def _own_prompt(data: bytes) -> GenerationInfo:
-    """The generation info in an input file's metadata (read from its bytes, no pixels
-    decoded); empty when there is none or it does not parse."""
+    """The generation info in an input file's metadata text (read from its bytes; no pixels
+    decoded, so stealth metadata in a PNG's alpha is not read here); empty when there is
+    none or it does not parse."""
     from ..meta.containers import read_fields
     from ..meta.readers import read_info
 
     try:
-        return read_info(read_fields(data))
+        return read_info(read_fields(data, stealth=False))
     except Exception:  # noqa: BLE001 - untrusted metadata never fails a key; the decode reports it
         return GenerationInfo()
