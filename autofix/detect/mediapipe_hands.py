@@ -25,7 +25,7 @@ The search, deterministic (``search="people"``, the default):
    find something: around people too small for the whole-image pass and for pose
    (faces under ``SMALL_FACE`` of the longer side: a window of ``WINDOW_FACES`` face
    sizes below each face, plus a tight one of ``TIGHT_FACES`` where that one hardly
-   magnifies, searched only if the person's two hands are not found by then), and the
+   magnifies, searched only if it does not already hold two found hands, whoever's), and the
    zoom tiles (side half the shorter image side, stride half a tile) holding the hand
    region of a clearly visible wrist (visibility ≥ ``ZOOM_WRIST_VISIBILITY``) where step 2
    found no hand (``camera.png``'s gloved hand
@@ -177,7 +177,7 @@ class MediaPipeHands(LiteRTDetector):
                 for window in _distinct_windows(self.person_windows(image, small) + wrist_windows + tight):
                     known = whole + guided + zoomed
                     if window in tight and sum(_inside(_centre(d.box), window) for d in dedupe(known)) >= 2:
-                        continue  # that person's two hands are found (duplicates counted once)
+                        continue  # two hands found in it (taken as that person's; duplicates counted once)
                     zoomed += self._detect_window(image, window, known=known)
             else:
                 for window in self.zoom_windows(height, width):
@@ -295,7 +295,8 @@ class MediaPipeHands(LiteRTDetector):
         ``TIGHT_ABOVE`` of the longer side (it magnifies the palm input less than 2x: faces
         just under ``SMALL_FACE``, a group photo): ``TIGHT_FACES`` face sizes, same centre.
         :meth:`detect` searches one, after the wide windows, only where it does not hold two
-        found hands by then (that person's; duplicates counted once). insightface_t1:
+        found hands by then (any two, taken as that person's: a neighbour's hands in the window
+        can stand in; duplicates counted once). insightface_t1:
         Monica's hand resting fingers-down on the table is found only that way (1 of its 4
         tight windows searched: 1 palm pass and 1 landmark run more than before); of the 24
         folder variants one (zidane_v3) searches one (1 palm pass, 1 landmark run, no hand)."""
