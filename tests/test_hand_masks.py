@@ -26,19 +26,8 @@ from autofix.plan.masks import (
 )
 from autofix.plan.planner import NOTE_HAND_LANDMARK_MASK, NOTE_WRIST_FALLBACK, NOTE_WRIST_LANDMARKS, plan_stage
 from autofix.types import Detection
+from hand_shapes import UPRIGHT, found_certain_hands
 
-#: A stylised right hand, fingers up (-y), wrist at the origin (as in test_plan_masks).
-UPRIGHT = np.array(
-    [
-        (0, 0),
-        (-12, -6), (-20, -14), (-26, -22), (-30, -30),  # thumb
-        (-10, -30), (-11, -42), (-12, -50), (-12, -58),  # index
-        (0, -32), (0, -46), (0, -55), (0, -64),  # middle
-        (9, -30), (10, -42), (11, -50), (11, -57),  # ring
-        (16, -26), (18, -35), (19, -41), (20, -46),  # pinky
-    ],
-    dtype=np.float64,
-)
 
 
 def _hand(rotation_deg: float, origin: tuple[float, float], scale: float = 1.0) -> np.ndarray:
@@ -220,9 +209,6 @@ def test_box_detectors_and_explicit_shapes_keep_boxes():
 
 # --------------------------------------------------------------------------- real hands
 
-GT_KEYS = {"zidane": "ultralytics_zidane.jpg", "bus": "ultralytics_bus.jpg", "insightface_t1": "insightface_t1.jpg"}
-
-
 def _skin(image: np.ndarray) -> np.ndarray:
     """A classic YCrCb skin rule (Cr 133-173, Cb 77-127)."""
     ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
@@ -231,29 +217,13 @@ def _skin(image: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def found_hands(groundtruth):
-    """Every certain ground-truth hand of zidane, bus and the group photo (when its wheel is
-    fetched) with the shipped detector's best match."""
+    """Every certain ground-truth hand of zidane, bus and the group photo with the shipped
+    detector's best match."""
     pytest.importorskip("ai_edge_litert")
-    from autofix.detect.mediapipe_face import box_iou
     from autofix.detect.mediapipe_hands import MediaPipeHands
-    from autofix.photos import photo_array
 
-    out = []
     with MediaPipeHands() as detector:
-        for name, key in GT_KEYS.items():
-            try:
-                image = photo_array(name)
-            except FileNotFoundError:
-                continue
-            dets = detector.detect(image)
-            for item in groundtruth[key]["hands"]:
-                if item.get("tiny") or item.get("uncertain"):
-                    continue
-                iou, det = max(((box_iou(item["box"], d.box)[0], d) for d in dets), key=lambda t: t[0],
-                               default=(0.0, None))
-                if iou >= 0.3:
-                    out.append((name, image, item, det))
-    return out
+        return found_certain_hands(detector, groundtruth)
 
 
 def test_real_hand_masks_cover_the_hand_not_the_box(found_hands):

@@ -20,19 +20,11 @@ from autofix.detect.hand_score import (
     palm_factor,
     palm_scale,
 )
+from hand_shapes import UPRIGHT as HAND
+from hand_shapes import found_certain_hands
 
-#: A stylised right hand, fingers up (-y), wrist at the origin (as in test_plan_masks).
-UPRIGHT = np.array(
-    [
-        (0, 0),
-        (-12, -6), (-20, -14), (-26, -22), (-30, -30),
-        (-10, -30), (-11, -42), (-12, -50), (-12, -58),
-        (0, -32), (0, -46), (0, -55), (0, -64),
-        (9, -30), (10, -42), (11, -50), (11, -57),
-        (16, -26), (18, -35), (19, -41), (20, -46),
-    ],
-    dtype=np.float64,
-) + (100, 100)
+#: The stylised hand of hand_shapes, moved into positive pixels.
+UPRIGHT = HAND + (100, 100)
 
 
 def _rotate_about(pts: np.ndarray, centre: np.ndarray, degrees: float) -> np.ndarray:
@@ -138,7 +130,6 @@ def test_the_guard_uses_presence_times_plausibility():
 
 # ----------------------------------------------------------------------- real photos
 
-PHOTOS = {"zidane": "ultralytics_zidane.jpg", "bus": "ultralytics_bus.jpg", "insightface_t1": "insightface_t1.jpg"}
 
 
 def swirl(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
@@ -198,31 +189,17 @@ def real_hands(groundtruth):
     (the shipped hands stage's crop box) and its box in window pixels."""
     pytest.importorskip("ai_edge_litert")
     from autofix.config import build_config
-    from autofix.detect.mediapipe_face import box_iou
     from autofix.detect.mediapipe_hands import MediaPipeHands
-    from autofix.photos import photo_array
     from autofix.plan.planner import plan_stage
 
     stage = build_config("hands").stages[0]
     detector = MediaPipeHands()
     out = []
-    for name, key in PHOTOS.items():
-        try:
-            image = photo_array(name)
-        except FileNotFoundError:
-            continue  # the group photo's wheel is not fetched (scripts/install.sh does)
-        dets = detector.detect(image)
-        for item in groundtruth[key]["hands"]:
-            if item.get("tiny") or item.get("uncertain"):
-                continue
-            iou, det = max(((box_iou(item["box"], d.box)[0], d) for d in dets), key=lambda t: t[0],
-                           default=(0.0, None))
-            if iou < 0.3:
-                continue
-            (region,) = plan_stage([det], image.shape, stage).regions
-            x0, y0, x1, y1 = region.crop.box
-            box = (det.box[0] - x0, det.box[1] - y0, det.box[2] - x0, det.box[3] - y0)
-            out.append((f"{name} {item['box']}", image, det, (x0, y0, x1, y1), box))
+    for name, image, item, det in found_certain_hands(detector, groundtruth):
+        (region,) = plan_stage([det], image.shape, stage).regions
+        x0, y0, x1, y1 = region.crop.box
+        box = (det.box[0] - x0, det.box[1] - y0, det.box[2] - x0, det.box[3] - y0)
+        out.append((f"{name} {item['box']}", image, det, (x0, y0, x1, y1), box))
     return detector, out
 
 

@@ -24,6 +24,7 @@ from autofix.plan.masks import (
     wrist_geometry,
 )
 from autofix.types import CropWindow, Detection
+from hand_shapes import UPRIGHT as HAND
 
 
 def ones(text: str) -> np.ndarray:
@@ -307,18 +308,8 @@ def test_feather_on_whole_image_roi_matches_full_blur():
 
 # --------------------------------------------------------------------------- the wrist rule
 
-#: A stylised right hand, fingers up (-y), wrist at the origin, palm length 32 (wrist→MCP9).
-UPRIGHT = np.array(
-    [
-        (0, 0),
-        (-12, -6), (-20, -14), (-26, -22), (-30, -30),  # thumb
-        (-10, -30), (-11, -42), (-12, -50), (-12, -58),  # index
-        (0, -32), (0, -46), (0, -55), (0, -64),  # middle
-        (9, -30), (10, -42), (11, -50), (11, -57),  # ring
-        (16, -26), (18, -35), (19, -41), (20, -46),  # pinky
-    ],
-    dtype=np.float32,
-)
+#: The stylised right hand (fingers up, wrist at the origin, palm length 32), as float32.
+UPRIGHT = HAND.astype(np.float32)
 
 
 def _hand(rotation_deg: float, origin: tuple[float, float]) -> np.ndarray:
