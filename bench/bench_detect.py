@@ -22,7 +22,10 @@ old blind zoom pass, ``search="tiles"``) and ``hands`` (as the presets build it:
 search where pose can find someone + zoom windows only around small people and unfound
 visible wrists). Each line gives its
 cost as a multiple of the bare pass of its kind, and a last line the cost of the default
-face + hand detection per image against the bare face + hands pass of the same run.
+face + hand detection per image against the bare face + hands pass of the same run (target
+<= 3x): on each image the two pairs are timed alternately ``--rounds`` times (default 7)
+and the best round of each counts, so a slow spell of the machine hits both (the per-
+detector lines above time one detector after another and drift by ~0.2x between runs).
 
 ``--folder N`` (default 24) then runs the three hand searches on the N ~1 MP variants that
 ``bench/bench_fix.py`` builds (mirror x crop x scale of the same photos), interleaved,
@@ -69,6 +72,7 @@ def shipped(backend: str):
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", type=int, default=24, help="~1 MP variants to time the hand search on (0: skip)")
+    ap.add_argument("--rounds", type=int, default=7, help="timing rounds per image for the combined cost line")
     args = ap.parse_args(argv)
     truth = json.loads(GT.read_text())["images"]
     images = {name: photo_array(name) for name in KEYS}
@@ -110,12 +114,33 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{label:11s} recall certain {hit}/{total}, all {hit_all}/{total_all}; false {false} "
               f"({false * 10 / len(KEYS):.1f} per 10 images); mean IoU {np.mean(ious) if ious else 0:.3f}; "
               f"first call {first * 1000:.0f} ms; {ms[label]:.1f} ms/image{ratio}")
-    default, bare = ms["face"] + ms["hands"], ms["face bare"] + ms["hands bare"]
-    print(f"detection cost per image vs the bare whole-image MediaPipe face + hands pass (same run): "
-          f"{default:.1f} / {bare:.1f} ms = {default / bare:.1f}x ({len(KEYS)} images)")
+    default, bare = combined_cost(images, (detectors["face"][0], detectors["hands"][0]),
+                                  (detectors["face bare"][0], detectors["hands bare"][0]), args.rounds)
+    print(f"detection cost per image vs the bare whole-image MediaPipe face + hands pass (same run, "
+          f"interleaved, best of {args.rounds}): {default:.1f} / {bare:.1f} ms = {default / bare:.2f}x "
+          f"({len(KEYS)} images)")
     print("matplotlib imported:", "matplotlib" in sys.modules, "| mediapipe imported:", "mediapipe" in sys.modules)
     if args.folder > 0:
         folder({k: detectors[k][0] for k in ("hands bare", "hands tiles", "hands")}, args.folder)
+
+
+def combined_cost(images: dict[str, np.ndarray], shipped_pair: tuple, bare_pair: tuple,
+                  rounds: int) -> tuple[float, float]:
+    """Mean ms per image of face + hand detection, shipped and bare: each image timed
+    ``rounds`` times for each pair, the pairs alternating (so a slow spell of the machine
+    hits both), best round per image and pair."""
+    best = {"shipped": [], "bare": []}
+    for image in images.values():
+        t = {"shipped": float("inf"), "bare": float("inf")}
+        for _ in range(rounds):
+            for label, pair in (("shipped", shipped_pair), ("bare", bare_pair)):
+                start = time.perf_counter()
+                for det in pair:
+                    det.detect(image)
+                t[label] = min(t[label], time.perf_counter() - start)
+        for label in best:
+            best[label].append(t[label])
+    return float(np.mean(best["shipped"])) * 1000, float(np.mean(best["bare"])) * 1000
 
 
 def folder(detectors: dict[str, MediaPipeHands], count: int) -> None:

@@ -196,7 +196,9 @@ def test_camera_one_gloved_hand(photos, hands, groundtruth):
     assert len(dets) <= len(groundtruth[GT_KEYS["camera"]]["hands"])
 
 
-@pytest.mark.xfail(reason="black gloves on a black coat, grayscale: the lower hand is not found", strict=False)
+@pytest.mark.xfail(reason="black gloves on a black coat, grayscale: the lower hand is not found (the landmark "
+                          "model sees a hand in 5 of 1,500 regions placed on its hand-made box, all at one size "
+                          "and rotation; the pose model's hand points for it are off)", strict=False)
 def test_camera_gloved_hands(photos, hands, groundtruth):
     dets = hands.detect(photos["camera"])
     assert all(_best(it["box"], dets)[0] >= 0.3 for it in _certain(groundtruth[GT_KEYS["camera"]]["hands"]))
@@ -410,14 +412,43 @@ def test_person_windows_tight_where_the_wide_one_hardly_magnifies(photos):
     det = MediaPipeHands()
     near = 0.095 * longest  # just under SMALL_FACE
     assert WINDOW_FACES * near > TIGHT_ABOVE * longest
-    assert len(det.person_windows(image, [(640.0, 150.0, near)])) == 1
-    (tight,) = det.tight_windows(image, [(640.0, 150.0, near)])
+    ((tight, wide),) = det.person_windows(image, [(640.0, 150.0, near)])
     assert tight[2] - tight[0] == pytest.approx(TIGHT_FACES * near, abs=1)
     assert (tight[0] + tight[2]) / 2 == pytest.approx(640.0, abs=1)  # centred below the face
+    assert wide[2] - wide[0] == pytest.approx(min(WINDOW_FACES * near, 720), abs=1)
     small = 0.05 * longest
-    (wide,) = det.person_windows(image, [(640.0, 150.0, small)])
+    ((none, wide),) = det.person_windows(image, [(640.0, 150.0, small)])
+    assert none is None
     assert wide[2] - wide[0] == pytest.approx(WINDOW_FACES * small, abs=1)
-    assert det.tight_windows(image, [(640.0, 150.0, small)]) == []
+
+
+def test_group_photo_search_order(monkeypatch):
+    """The group photo: the whole image, then the wide windows of its four small faces (two
+    near-duplicates dropped: 3 searched), then Phoebe's card hand (looking down, no BlazeFace
+    face: the pose search of faceless people) in a window of WRIST_WINDOW shoulder widths
+    on its hand region, then the tight windows that do not hold two found hands by then (1
+    of 4: Monica's hand on the table). Every window search is accounted for."""
+    from autofix.detect.mediapipe_hands import WRIST_WINDOW, _distinct_windows
+
+    image = photo_array("insightface_t1")
+    det = MediaPipeHands()
+    calls = []
+    real = det._detect_window
+    monkeypatch.setattr(det, "_detect_window", lambda img, win, known=None: calls.append(win) or real(img, win, known))
+    found = det.detect(image)
+    people, small, crowd = det._people(image)
+    pairs = det.person_windows(image, small)
+    assert crowd and len(pairs) == 4 and all(t is not None for t, _ in pairs)
+    wide = _distinct_windows([w for _, w in pairs])
+    assert calls[: 1 + len(wide)] == [(0, 0, image.shape[1], image.shape[0]), *wide]
+    (phoebe,) = people
+    assert phoebe.landmarks[0][0] > 0.85 * image.shape[1]  # her nose: the rightmost person
+    (wrist_window, *tights) = calls[1 + len(wide):]
+    assert abs((wrist_window[2] - wrist_window[0]) - WRIST_WINDOW * phoebe.size) <= 1
+    assert len(tights) == 1 and tights[0] in [t for t, _ in pairs]
+    hand = max(found, key=lambda d: box_iou((1183, 565, 1262, 634), d.box)[0])
+    assert box_iou((1183, 565, 1262, 634), hand.box)[0] >= 0.5
+    assert box_iou(hand.box, wrist_window)[1] == 1.0  # found by that window
 
 
 @pytest.mark.parametrize("photo, runs", [("camera", 1), ("zidane", 1), ("astronaut", 0), ("grace_hopper", 0),

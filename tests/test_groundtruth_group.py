@@ -4,8 +4,8 @@ photo, and what the default detectors find on the group photo.
 
 The photo is read from ``insightface-2.1-py3-none-any.whl`` (``scripts/install.sh``
 downloads it); a missing wheel fails them with the fetch command, as the other photo
-tests do (CI must not pass by skipping). Hands the shipped hand search misses today are
-pinned as non-strict xfails.
+tests do (CI must not pass by skipping). The shipped hand search finds every certain hand
+of the group photo.
 """
 
 from __future__ import annotations
@@ -135,18 +135,10 @@ def test_default_face_detector_no_false_faces(found):
     assert [box for box in found["faces"] if _best_iou(box, faces) < 0.3] == []
 
 
-#: Certain hands the default search misses today (index in the ground truth -> why).
-HAND_MISSES = {
-    7: "Phoebe's left hand holding cards (thumb behind the cards)",
-}
 CERTAIN_HANDS = [i for i, h in enumerate(GT[KEY]["hands"]) if not h["uncertain"] and not h["tiny"]]
 
 
-@pytest.mark.parametrize("index", [
-    pytest.param(i, marks=pytest.mark.xfail(strict=False, reason=f"missed today: {HAND_MISSES[i]}"))
-    if i in HAND_MISSES else i
-    for i in CERTAIN_HANDS
-])
+@pytest.mark.parametrize("index", CERTAIN_HANDS)
 def test_default_hand_search_finds_the_hand(found, index):
     assert _best_iou(GT[KEY]["hands"][index]["box"], found["hands"]) >= 0.3
 

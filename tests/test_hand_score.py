@@ -210,11 +210,13 @@ def test_real_hands_are_plausible(real_hands):
 
 
 def test_skeleton_distortions_of_real_hands_score_lower(real_hands):
-    """Each skeleton distortion of each real hand's landmarks scores under 0.7. Measured: 42
-    of 45 (9 hands × 5). Not caught, by design: chains crossing on the bus's hanging hand
+    """Each skeleton distortion of each real hand's landmarks scores under 0.7. Measured: 50
+    of 55 (11 hands × 5). Not caught, by design: chains crossing on the bus's hanging hand
     (seen edge-on, where curled fingers do cross in the image), the thumb mirrored on
-    Phoebe's card hand (palm seen from the wrist's end: no clear side), and the zigzag on
-    Rachel's index finger (already bent: the rotations leave PIP and DIP turning one way)."""
+    Phoebe's two hands (her card hand's palm is seen from the wrist's end and her chip
+    hand's wrist → middle-MCP axis runs along the knuckle row: no clear side), and the
+    zigzag on Rachel's and Monica's index fingers (already bent: the rotations leave PIP
+    and DIP turning one way)."""
     _, hands = real_hands
     bad = []
     for label, _, det, _, _ in hands:
@@ -227,13 +229,14 @@ def test_skeleton_distortions_of_real_hands_score_lower(real_hands):
 
 def test_guard_ranks_real_hands_above_distorted_copies(real_hands):
     """The guard's score of each real hand's window against the same window with the hand
-    warped, given an extra finger, or smeared. Measured (zidane, bus, group photo: 9
-    certain hands found): the group photo's Joey's hand (behind a glass) is not re-found in
-    its own window, original or distorted, so the guard keeps the original there anyway (a
-    tie at 0, not counted); of the other 8 × 3 = 24 cases the real hand wins 22. The two
-    losses: the extra finger on the bus's phone hand (26 px wide: the pasted strip is
-    ~6 px, 0.961 vs 0.952) and the swirl on Phoebe's card hand (0.830 vs 0.758: the
-    landmark model is more sure of the swirled hand)."""
+    warped, given an extra finger, or smeared. Measured (zidane, bus, group photo: 11
+    certain hands found): the group photo's Joey's hand (behind a glass) and Phoebe's card
+    hand are not re-found in their own windows, original or distorted, so the guard keeps
+    the original there anyway (ties at 0, not counted); of the other 9 × 3 = 27 cases the
+    real hand wins 24. The three losses: the extra finger on the bus's phone hand (26 px
+    wide: the pasted strip is ~6 px, 0.952 vs 0.961), the swirl on Phoebe's chip hand
+    (0.758 vs 0.830) and on Monica's hand on the table (0.848 vs 0.989): the landmark model
+    is more sure of the swirled hand."""
     from autofix.run.never_worse import crop_score
 
     detector, hands = real_hands

@@ -23,7 +23,8 @@ multiplicative penalties (each factor in (0, 1], 1 = nothing odd):
 * **palm shape**: the four MCPs in order across the palm (index → pinky), spaced within a
   factor ``MCP_SPACING`` of each other (both when the palm faces the camera), wrist → MCP
   distances within ``PALM_SPREAD`` of each other (unless foreshortened), the thumb on the
-  other side of the middle finger's axis than the pinky.
+  other side of the middle finger's axis than the pinky (penalised only where its base also
+  lies on the pinky's half of the knuckle row, ``THUMB_ROW``).
 
 Ratios are MediaPipe landmark distances (joint centres), measured on the hands the shipped
 detector finds in the open photos and in line with published phalanx/metacarpal lengths.
@@ -77,6 +78,12 @@ FACE_ON_SPAN = 0.45
 CROSSING = 0.6
 MCP_ORDER = 0.5
 THUMB_SIDE = 0.6
+#: ... and only when the thumb's MCP also lies past this fraction of the knuckle row (index
+#: MCP 0 → pinky MCP 1; the middle and ring MCPs sit at 0.28-0.39 and 0.64-0.73 on the real
+#: hands, their thumbs at -0.71-0.40): where the wrist → middle-MCP axis runs along the row
+#: (a palm seen from the wrist's end with the wrist bent: Phoebe's card hand in the group
+#: photo, thumb hidden behind the cards, 19° between them) the side of that axis means little.
+THUMB_ROW = 0.5
 def _gauss_excess(value: float, limit: float, width: float) -> float:
     """1 up to ``limit``, then ``exp(-((value - limit) / width)²)``."""
     return 1.0 if value <= limit else math.exp(-(((value - limit) / width) ** 2))
@@ -172,7 +179,9 @@ def palm_factor(lm: np.ndarray, scale: float) -> float:
     thumb = float(axis[0] * (lm[2] - lm[WRIST])[1] - axis[1] * (lm[2] - lm[WRIST])[0])
     pinky = float(axis[0] * (lm[17] - lm[WRIST])[1] - axis[1] * (lm[17] - lm[WRIST])[0])
     clear = 0.05 * scale * float(np.hypot(*axis))
-    if abs(thumb) > clear and abs(pinky) > clear and thumb * pinky > 0:
+    row = mcps[3] - mcps[0]
+    beyond = float((lm[2] - mcps[0]) @ row) / max(float(row @ row), 1e-12) > THUMB_ROW
+    if abs(thumb) > clear and abs(pinky) > clear and thumb * pinky > 0 and beyond:
         factor *= THUMB_SIDE
     return factor
 

@@ -13,33 +13,40 @@ dropped, then the landmark model on each region, kept where its hand-presence sc
 The search, deterministic (``search="people"``, the default):
 
 1. the whole image;
-2. people: the pose models (:mod:`autofix.detect.mediapipe_pose`: BlazePose detector +
+2. zoom windows around people too small for the whole-image pass and for pose (faces
+   under ``SMALL_FACE`` of the longer side): palm detection + landmarks in a window of
+   ``WINDOW_FACES`` face sizes below each face (see :meth:`MediaPipeHands.person_windows`;
+   in a group photo, where that window hardly magnifies, a tight one of ``TIGHT_FACES``
+   face sizes too, searched after step 4 where it does not hold two found hands by then);
+3. people: the pose models (:mod:`autofix.detect.mediapipe_pose`: BlazePose detector +
    ``pose_landmark_full``) give each person's wrists; at every wrist seen with
-   visibility ≥ ``GUIDED_WRIST_VISIBILITY`` and not already inside a found hand, the hand
-   region MediaPipe Holistic derives from the wrist, index and pinky landmarks, refined by
-   ``hand_recrop``, goes to the landmark model (hands holding things, hands the palm
-   detector misses). The pose models run only when BlazeFace finds a face that is neither
-   small nor large and whose person has the hips in the image (see
-   :meth:`MediaPipeHands._people`);
-3. zoom windows, palm detection + landmarks at a larger scale, only where that can
-   find something: around people too small for the whole-image pass and for pose
-   (faces under ``SMALL_FACE`` of the longer side: a window of ``WINDOW_FACES`` face
-   sizes below each face, plus a tight one of ``TIGHT_FACES`` where that one hardly
-   magnifies, searched only if it does not already hold two found hands, whoever's), and the
-   zoom tiles (side half the shorter image side, stride half a tile) holding the hand
-   region of a clearly visible wrist (visibility ≥ ``ZOOM_WRIST_VISIBILITY``) where step 2
-   found no hand (``camera.png``'s gloved hand
-   is found that way only). MediaPipe letterboxes every input into the palm detector's
-   fixed 192×192 square, so upscaling the *whole* image changes nothing; a window shows
-   hands bigger. Hands cut by an inner window edge are dropped; palms centred in an
-   already-found hand are not looked at again.
+   visibility ≥ ``GUIDED_WRIST_VISIBILITY`` and not near a found hand (its box grown by
+   ``WRIST_SLACK``), the hand region MediaPipe Holistic derives from the wrist, index and
+   pinky landmarks, refined by ``hand_recrop``, goes to the landmark model (hands holding
+   things, hands the palm detector misses). The pose models run when BlazeFace finds a
+   face that is neither small nor large and whose person has the hips in the image, and in
+   a group photo for the people whose face BlazeFace missed (see
+   :meth:`MediaPipeHands._people` and :meth:`MediaPipeHands._faceless_people`);
+4. where step 3 found no hand at a wrist: in a group photo, a palm pass in a window of
+   ``WRIST_WINDOW`` shoulder widths on its hand region (insightface_t1: Phoebe's card
+   hand); elsewhere, for a clearly visible wrist (visibility ≥ ``ZOOM_WRIST_VISIBILITY``)
+   raised to the chest or face, the zoom tiles (side half the shorter image side, stride
+   half a tile) holding its hand region (``camera.png``'s gloved hand is found that way
+   only).
 
-Whole-image hands win, then pose-guided ones, then zoomed ones (bigger first); a hand
-overlapping a kept one (IoU ≥ 0.3 or mostly inside it) is a duplicate. ``search="tiles"``
-is the old blind zoom pass (every tile; ~11× the cost of the whole-image pass, kept for
-comparison in ``bench/bench_detect.py``), and ``zoom=False`` the whole image only.
-Measured on the open ground-truth photos and on 24 ~1 MP variants of them: see
-``bench/bench_detect.py``.
+MediaPipe letterboxes every input into the palm detector's fixed 192×192 square, so
+upscaling the *whole* image changes nothing; a window shows hands bigger. Hands cut by an
+inner window edge are dropped; palms centred near an already-found hand (its box grown by
+``WRIST_SLACK``) are not looked at again.
+
+Of two overlapping detections (one hand fitted twice: IoU ≥ 0.3 or mostly inside one
+another) the one whose landmarks score at least ``PLAUSIBLE``
+(:func:`~autofix.detect.hand_score.hand_plausibility`) is kept over one that does not;
+otherwise whole-image hands win, then pose-guided ones, then zoomed ones (bigger first).
+``search="tiles"`` is the old blind zoom pass (every tile; ~11× the cost of the
+whole-image pass, kept for comparison in ``bench/bench_detect.py``), and ``zoom=False``
+the whole image only. Measured on the open ground-truth photos and on 24 ~1 MP variants
+of them: see ``bench/bench_detect.py``.
 
 Landmarks sit on joints, so the box is the landmarks' bounding box grown by ``margin``
 (default 0.1 of its longer side) on every side, to reach fingertips and the palm edge.
@@ -66,6 +73,7 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..types import Detection
 from .base import DETECTORS
+from .hand_score import hand_plausibility
 from .litert import RUNTIME_MODULE
 from .mediapipe_face import LiteRTDetector, Window, box_iou, check_image, clip_box, dedupe, tile_windows
 
@@ -80,6 +88,10 @@ SEARCH_MODES = ("people", "tiles")
 #: Pose-detection floor and most people searched per image.
 MIN_PERSON_SCORE = 0.5
 MAX_PEOPLE = 6
+#: Pose-detection floor for the people of a group photo whose face BlazeFace missed, and how
+#: near their mid-shoulder point (in torso lengths) a found face makes a person not faceless.
+CROWD_PERSON_SCORE = 0.2
+FACE_NEAR_TORSO = 0.75
 #: Face-detection floor for the small-people cue (BlazeFace full range).
 MIN_FACE_SCORE = 0.5
 #: A face under this fraction of the image's longer side marks a person too small for the whole-image pass.
@@ -100,10 +112,22 @@ TIGHT_FACES = 4.0
 #: image with a presence (the pose model's "in frame" score) at least this high.
 GUIDED_WRIST_VISIBILITY = 0.5
 MIN_WRIST_PRESENCE = 0.5
+#: A pose wrist within a found hand's box grown by this fraction of its longer side on every
+#: side is that hand's (the pose wrist can sit a little outside the landmarks' box).
+WRIST_SLACK = 0.15
 #: Pose wrists at least this visible get a zoom window when the landmark model finds no hand there.
 ZOOM_WRIST_VISIBILITY = 0.5
 #: ... and only when raised to the chest or face: at most this fraction of the torso below the shoulders.
 RAISED = 0.3
+#: In a group photo, a visible wrist whose hand region gives the landmark model no hand gets
+#: one palm pass in a square window of this many shoulder widths centred on that region (a hand at ~90 px of
+#: the palm detector's 192² input): hands holding things, which the landmark model misses on
+#: a region placed from the coarse pose points (insightface_t1: Phoebe's card hand, found at
+#: 0.7-1.1 shoulder widths, not at 0.6 or 1.2 and over).
+WRIST_WINDOW = 1.0
+#: Of two fits of one hand (overlapping detections), one whose landmarks score at least this
+#: plausibility (:func:`~autofix.detect.hand_score.hand_plausibility`) is kept over one under it.
+PLAUSIBLE = 0.9
 #: Palm regions overlapping a later one by more than this IoU are dropped (MediaPipe's association).
 ROI_ASSOCIATION_IOU = 0.5
 
@@ -171,10 +195,14 @@ class MediaPipeHands(LiteRTDetector):
             guided: list[Detection] = []
             zoomed: list[Detection] = []
             if self.zoom and self.search == "people":
-                people, small = self._people(image)
-                guided, wrist_windows = self._guided(image, people, whole)
-                tight = self.tight_windows(image, small)
-                for window in _distinct_windows(self.person_windows(image, small) + wrist_windows + tight):
+                people, small, crowd = self._people(image)
+                pairs = self.person_windows(image, small)  # (tight or None, wide) per small person
+                wide = _distinct_windows([w for _, w in pairs])
+                for window in wide:  # small people first: their hands are not searched at the wrists
+                    zoomed += self._detect_window(image, window, known=whole + zoomed)
+                guided, wrist_windows = self._guided(image, people, whole + zoomed, crowd=crowd)
+                tight = [t for t, _ in pairs if t is not None]
+                for window in _distinct_windows(wide + wrist_windows + tight)[len(wide):]:
                     known = whole + guided + zoomed
                     if window in tight and sum(_inside(_centre(d.box), window) for d in dedupe(known)) >= 2:
                         continue  # two hands found in it (taken as that person's; duplicates counted once)
@@ -185,13 +213,18 @@ class MediaPipeHands(LiteRTDetector):
         whole.sort(key=lambda d: (-d.score, d.box))
         guided.sort(key=lambda d: (-d.area, d.box))
         zoomed.sort(key=lambda d: (-d.area, d.box))
-        kept = dedupe(zoomed, kept=dedupe(guided, kept=whole))[: self.max_hands]
+        # one hand fitted twice: a plausible fit wins over an implausible one whatever pass found
+        # it; then whole-image, pose-guided, zoomed
+        ranked = sorted(whole + guided + zoomed, key=lambda d: hand_plausibility(d.landmarks) < PLAUSIBLE)
+        kept = dedupe(ranked)[: self.max_hands]
         return sorted(kept, key=lambda d: d.box)
 
     # ------------------------------------------------------------------ people-guided search
 
-    def _people(self, image: np.ndarray) -> tuple[list[Any], list[tuple[float, float, float]]]:
-        """People to search around their wrists, and small-person cues for zoom windows.
+    def _people(self, image: np.ndarray) -> tuple[list[Any], list[tuple[float, float, float]], bool]:
+        """People to search around their wrists, small-person cues for zoom windows, and
+        whether the people are those of a group photo whose face BlazeFace missed
+        (:meth:`_faceless_people`).
 
         People come from the pose models (:func:`~autofix.detect.mediapipe_pose.find_people`).
         Faces come from BlazeFace (full range, ~4 ms). A face under ``SMALL_FACE`` of the
@@ -232,7 +265,9 @@ class MediaPipeHands(LiteRTDetector):
                 hips_in_frame |= _inside(hips, (0, 0, width, height))
         people: list[Any] = []
         if not hips_in_frame:
-            return people, small  # no face, only small ones, or portraits: no pose models
+            if any(WINDOW_FACES * size > TIGHT_ABOVE * max(height, width) for _, _, size in small):
+                return self._faceless_people(image, small), small, True  # a group photo: people BlazeFace missed
+            return people, small, False  # no face, only small ones, or portraits: no pose models
         for person in find_people(self._model("pose_detection"), self._model("pose_landmark_full"), image,
                                   min_score=MIN_PERSON_SCORE, max_people=MAX_PEOPLE):
             if person.size >= 2 * small_side:
@@ -240,10 +275,37 @@ class MediaPipeHands(LiteRTDetector):
             elif not any(_inside(person.landmarks[0], box) for box in face_boxes):  # else its face is a cue
                 nose = person.landmarks[0]
                 small.append((float(nose[0]), float(nose[1]), person.size / 2.0))
-        return people, small
+        return people, small, False
+
+    def _faceless_people(self, image: np.ndarray, faces: list[tuple[float, float, float]]) -> list[Any]:
+        """People of a group photo whose face BlazeFace missed (turned away, looking down,
+        in profile), found by the pose detector alone (floor ``CROWD_PERSON_SCORE``).
+
+        Run only when some face is just under ``SMALL_FACE`` (its wide window hardly
+        magnifies, see :meth:`person_windows`): the people are then big enough for the pose
+        landmarks. A pose detection is faceless when no face ``(x, y, size)`` lies within
+        ``FACE_NEAR_TORSO`` torso lengths (mid-shoulder → mid-hip keypoints) of its
+        mid-shoulder point; only those get the pose landmark model, and only people whose
+        shoulders are at least ``SMALL_FACE`` of the longer side wide are kept for the wrist
+        search (insightface_t1: Phoebe, looking down, whose left hand holds the cards: one
+        pose detection and one landmark run)."""
+        from .mediapipe_pose import landmarks_in_roi, person_detections
+
+        height, width = image.shape[:2]
+        out = []
+        for roi, score, kps in person_detections(self._model("pose_detection"), image, CROWD_PERSON_SCORE,
+                                                 MAX_PEOPLE):
+            hip, shoulder = kps[0], kps[2]
+            torso = float(np.hypot(*(hip - shoulder)))
+            if any(np.hypot(x - shoulder[0], y - shoulder[1]) <= FACE_NEAR_TORSO * torso for x, y, _ in faces):
+                continue
+            person = landmarks_in_roi(self._model("pose_landmark_full"), image, roi, score)
+            if person is not None and person.size >= SMALL_FACE * max(height, width):
+                out.append(person)
+        return out
 
     def _guided(
-        self, image: np.ndarray, people: list[Any], found: list[Detection]
+        self, image: np.ndarray, people: list[Any], found: list[Detection], crowd: bool = False
     ) -> tuple[list[Detection], list[Window]]:
         """Hands at each visible pose wrist: Holistic's hand region, re-cropped, then the
         landmark model. A wrist outside the image (or with pose presence under
@@ -252,7 +314,10 @@ class MediaPipeHands(LiteRTDetector):
         Where the landmark model sees no hand at a clearly visible wrist (visibility ≥
         ``ZOOM_WRIST_VISIBILITY``) raised to the chest or face (``RAISED``: hands holding a
         camera, a phone, a cup), the zoom tiles holding its hand region are returned for the
-        palm pass (see :func:`_tiles_around`)."""
+        palm pass (see :func:`_tiles_around`); for the people of a group photo (``crowd``,
+        see :meth:`_faceless_people`), at any visible wrist, a window of ``WRIST_WINDOW``
+        shoulder widths on the hand region instead (Phoebe's card hand is found in windows
+        of 0.7-1.1 shoulder widths, not in the 2.6 of the half-side tiles)."""
         from .mediapipe_pose import HAND_POINTS, hand_roi_from_pose, recrop
 
         height, width = image.shape[:2]
@@ -265,7 +330,7 @@ class MediaPipeHands(LiteRTDetector):
                 if (person.visibility[wrist_index] < GUIDED_WRIST_VISIBILITY
                         or person.presence[wrist_index] < MIN_WRIST_PRESENCE
                         or not _inside(wrist, (0, 0, width, height))
-                        or any(_inside(wrist, d.box) for d in found + out)):
+                        or any(_inside(wrist, _grown(d.box, WRIST_SLACK)) for d in found + out)):
                     continue
                 roi = hand_roi_from_pose(person, side)
                 if roi is None:
@@ -274,55 +339,57 @@ class MediaPipeHands(LiteRTDetector):
                 det = None if hand is None else self._convert(hand[0], hand[1], width, height)
                 if det is not None:
                     out.append(det)
-                elif person.visibility[wrist_index] >= ZOOM_WRIST_VISIBILITY and \
-                        person.raised(wrist_index) <= RAISED:
+                    continue
+                if crowd:
+                    window = _square_window(roi[0], roi[1], WRIST_WINDOW * person.size, width, height)
+                    windows += [] if window is None else [window]
+                elif person.visibility[wrist_index] >= ZOOM_WRIST_VISIBILITY and person.raised(wrist_index) <= RAISED:
                     windows += _tiles_around(roi, self.zoom_windows(height, width))
         return out, windows
 
-    def person_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]]) -> list[Window]:
-        """Zoom windows around people too small for the whole-image palm pass and for pose.
+    def person_windows(
+        self, image: np.ndarray, cues: list[tuple[float, float, float]]
+    ) -> list[tuple[Window | None, Window]]:
+        """Zoom windows around people too small for the whole-image palm pass and for pose:
+        ``(tight, wide)`` per person, bigger faces first.
 
         ``cues`` are faces ``(x, y, size)`` under ``SMALL_FACE`` of the image's longer side
-        (their hands are then under ~10 px in the palm model's 192² input). Each gets a
-        square window of ``WINDOW_FACES`` face sizes centred ``WINDOW_DROP`` face sizes
-        below the face (chest to hips, where hands are), at least ``MIN_ZOOM_TILE`` px,
-        shifted inside the image; bigger faces first. Near-duplicate windows are dropped
-        later (see :func:`_distinct_windows`); see also :meth:`tight_windows`."""
-        return self._face_windows(image, cues, tight=False)
-
-    def tight_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]]) -> list[Window]:
-        """Second windows for faces whose :meth:`person_windows` window is over
-        ``TIGHT_ABOVE`` of the longer side (it magnifies the palm input less than 2x: faces
-        just under ``SMALL_FACE``, a group photo): ``TIGHT_FACES`` face sizes, same centre.
-        :meth:`detect` searches one, after the wide windows, only where it does not hold two
-        found hands by then (any two, taken as that person's: a neighbour's hands in the window
-        can stand in; duplicates counted once). insightface_t1:
-        Monica's hand resting fingers-down on the table is found only that way (1 of its 4
-        tight windows searched: 1 palm pass and 1 landmark run more than before); of the 24
-        folder variants one (zidane_v3) searches one (1 palm pass, 1 landmark run, no hand)."""
-        return self._face_windows(image, cues, tight=True)
-
-    def _face_windows(self, image: np.ndarray, cues: list[tuple[float, float, float]], tight: bool) -> list[Window]:
+        (their hands are then under ~10 px in the palm model's 192² input). The wide window
+        is a square of ``WINDOW_FACES`` face sizes centred ``WINDOW_DROP`` face sizes below
+        the face (chest to hips, where hands are), at least ``MIN_ZOOM_TILE`` px, shifted
+        inside the image. Where it is over ``TIGHT_ABOVE`` of the longer side (it magnifies
+        the palm input less than 2x: faces just under ``SMALL_FACE``, a group photo) the
+        person also gets a tight window of ``TIGHT_FACES`` face sizes, same centre, which
+        :meth:`detect` searches after the wide ones and the wrists, only where it does not
+        hold two found hands by then (any two, taken as that person's: a neighbour's hands
+        in the window can stand in; duplicates counted once). ``tight`` is ``None`` for the
+        others. insightface_t1: Monica's hand resting fingers-down on the table is found only
+        by a tight window (1 of its 4 searched)."""
         height, width = image.shape[:2]
         longest = max(height, width)
-        windows = []
+        out = []
         for cx, cy, size in sorted(cues, key=lambda c: -c[2]):
-            if 0 < size < SMALL_FACE * longest and (not tight or WINDOW_FACES * size > TIGHT_ABOVE * longest):
-                side = (TIGHT_FACES if tight else WINDOW_FACES) * size
-                window = _square_window(cx, cy + WINDOW_DROP * size, side, width, height)
-                if window is not None:
-                    windows.append(window)
-        return windows
+            if not 0 < size < SMALL_FACE * longest:
+                continue
+            wide = _square_window(cx, cy + WINDOW_DROP * size, WINDOW_FACES * size, width, height)
+            tight = None
+            if WINDOW_FACES * size > TIGHT_ABOVE * longest:
+                tight = _square_window(cx, cy + WINDOW_DROP * size, TIGHT_FACES * size, width, height)
+            if wide is not None or tight is not None:
+                out.append((tight, wide if wide is not None else tight))
+        return out
 
     def _detect_window(
         self, image: np.ndarray, window: Window, known: list[Detection] | None = None
     ) -> list[Detection]:
         """Run palm detection + landmarks on one window; hands cut by an inner window edge
-        are dropped. Palms centred inside a ``known`` hand's box are not looked at again
-        (the landmark model is most of a window's cost, and such a hand is a duplicate)."""
+        are dropped. Palms centred inside a ``known`` hand's box (grown by ``WRIST_SLACK``) are
+        not looked at again (the landmark model is most of a window's cost, and such a hand is
+        a duplicate)."""
         x0, y0, x1, y1 = window
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-        skip = [(b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0) for b in (d.box for d in known or [])]
+        grown = (_grown(d.box, WRIST_SLACK) for d in known or [])
+        skip = [(b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0) for b in grown]
         out = []
         for pts, presence in self._hands(crop, skip):
             if _cut_by_inner_edge(pts, window, image.shape[1], image.shape[0]):
@@ -417,6 +484,11 @@ def _distinct_windows(windows: list[Window]) -> list[Window]:
 
 def _distinct(a: Window, b: Window) -> bool:
     return box_iou(a, b)[0] <= 0.7
+
+
+def _grown(box: Any, fraction: float) -> tuple[float, float, float, float]:
+    grow = fraction * max(box[2] - box[0], box[3] - box[1])
+    return box[0] - grow, box[1] - grow, box[2] + grow, box[3] + grow
 
 
 def _centre(box: Any) -> tuple[float, float]:

@@ -81,13 +81,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
-def person_rois(detector: TFLiteModel, image: np.ndarray, min_score: float, max_people: int) -> list[tuple[Roi, float]]:
-    """Pose-detection regions ``(roi, score)`` in pixels, best first."""
+def person_detections(
+    detector: TFLiteModel, image: np.ndarray, min_score: float, max_people: int
+) -> list[tuple[Roi, float, np.ndarray]]:
+    """Pose-detection regions ``(roi, score, keypoints)`` in pixels, best first; keypoints
+    ``(4, 2)``: 0 = mid-hip, 1 = on the body circle, 2 = mid-shoulder, 3 = on the upper-body circle."""
     h, w = image.shape[:2]
     out = []
     for det in detect_ssd(detector, POSE_DETECTION, image, min_score)[:max_people]:
         kps = det.keypoints * (w, h)
-        out.append((alignment_roi(kps[0], kps[1], target_degrees=90.0, scale=1.25), det.score))
+        out.append((alignment_roi(kps[0], kps[1], target_degrees=90.0, scale=1.25), det.score, kps))
     return out
 
 
@@ -130,7 +133,7 @@ def find_people(
 ) -> list[Person]:
     """Every person the pose models find in ``image`` (``(H, W, 3)`` uint8 RGB)."""
     people = []
-    for roi, score in person_rois(detector, image, min_score, max_people):
+    for roi, score, _ in person_detections(detector, image, min_score, max_people):
         person = landmarks_in_roi(landmarker, image, roi, score)
         if person is not None:
             people.append(person)
