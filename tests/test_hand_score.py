@@ -104,6 +104,21 @@ def test_each_skeleton_distortion_is_penalised(name):
     assert factor < 0.7, name
 
 
+def test_thumb_side_needs_the_pinky_half_of_the_knuckle_row():
+    """The thumb's base on the pinky's side of the wrist → middle-MCP axis is penalised only
+    where it also lies past THUMB_ROW of the knuckle row (index MCP → pinky MCP): exact
+    numbers on the stylised hand (knuckle row from (-10, -30) to (16, -26))."""
+    from autofix.detect.hand_score import THUMB_ROW, THUMB_SIDE
+
+    assert THUMB_ROW == 0.5
+    near_index = HAND.copy()
+    near_index[2] = (2.5, -40)  # pinky's side of the axis (x > 0), 0.41 along the row
+    assert palm_factor(near_index, palm_scale(near_index)) == 1.0
+    past_middle = HAND.copy()
+    past_middle[2] = (12, -20)  # pinky's side, 0.88 along the row
+    assert palm_factor(past_middle, palm_scale(past_middle)) == pytest.approx(THUMB_SIDE)
+
+
 def test_degenerate_and_missing_landmarks():
     assert hand_plausibility(None) == 0.5
     assert hand_plausibility(np.zeros((5, 2))) == 0.5
