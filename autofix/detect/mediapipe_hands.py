@@ -108,6 +108,15 @@ WINDOW_DROP = 3.5
 #: centred ``WINDOW_DROP`` face sizes below the face (the hands at the chest and the table).
 TIGHT_ABOVE = 0.5
 TIGHT_FACES = 4.0
+#: The hips estimated from a face count as in the image only this many face sizes inside its
+#: edges (the estimate's spread: the pose detector's hips sit 3.1-3.7 face sizes below the face).
+HIPS_MARGIN = 0.3
+#: Two wide windows that magnify the palm input under this factor and share at least
+#: ``LOW_ZOOM_SHARED`` of the smaller one's area: the later one is not searched
+#: (insightface_t1: Ross's 1.45x window, 64% shared with Joey's, found nothing; one palm pass
+#: and its landmark runs saved, ~12 ms).
+LOW_ZOOM = 1.5
+LOW_ZOOM_SHARED = 0.5
 #: Pose wrists at least this visible are searched (MediaPipe Holistic: 0.1), if inside the
 #: image with a presence (the pose model's "in frame" score) at least this high.
 GUIDED_WRIST_VISIBILITY = 0.5
@@ -197,7 +206,7 @@ class MediaPipeHands(LiteRTDetector):
             if self.zoom and self.search == "people":
                 people, small, crowd = self._people(image)
                 pairs = self.person_windows(image, small)  # (tight or None, wide) per small person
-                wide = _distinct_windows([w for _, w in pairs])
+                wide = _distinct_windows([w for _, w in pairs], low_zoom=max(height, width) / LOW_ZOOM)
                 for window in wide:  # small people first: their hands are not searched at the wrists
                     zoomed += self._detect_window(image, window, known=whole + zoomed)
                 guided, wrist_windows = self._guided(image, people, whole + zoomed, crowd=crowd)
@@ -236,12 +245,14 @@ class MediaPipeHands(LiteRTDetector):
         with its region centred on the hips, so they are not run
 
         * when BlazeFace finds no face (no people: coffee, chelsea; ~11 ms saved),
-        * when every face is small (a group photo: windows instead) or large (over
+        * when every face is small (windows instead; in a group photo, the pose search of
+          the people BlazeFace missed, :meth:`_faceless_people`) or large (over
           ``LARGE_FACE`` of the longer side: the person's hands are big enough for the
           whole-image pass; astronaut),
-        * when no mid-sized face's person has its hips in the image (a head-and-shoulders
-          portrait): the hips estimated from the face as the pose detector would place
-          them (:func:`~autofix.detect.mediapipe_pose.person_roi_from_face`).
+        * when no mid-sized face's person has its hips in the image, ``HIPS_MARGIN`` face
+          sizes inside its edges (a head-and-shoulders portrait; zidane): the hips
+          estimated from the face as the pose detector would place them
+          (:func:`~autofix.detect.mediapipe_pose.person_roi_from_face`).
 
         On the open photos and the 24 folder variants no hand is lost by these gates;
         ``bench/bench_detect.py``'s default hands search went from 3.4x to 2.4x the bare
@@ -262,7 +273,8 @@ class MediaPipeHands(LiteRTDetector):
                 small.append(((x0 + x1) / 2 * width, (y0 + y1) / 2 * height, size))
             elif size < LARGE_FACE * max(height, width):
                 hips = person_roi_from_face(face, width, height)[:2]
-                hips_in_frame |= _inside(hips, (0, 0, width, height))
+                m = HIPS_MARGIN * size
+                hips_in_frame |= _inside(hips, (m, m, width - m, height - m))
         people: list[Any] = []
         if not hips_in_frame:
             if any(WINDOW_FACES * size > TIGHT_ABOVE * max(height, width) for _, _, size in small):
@@ -473,11 +485,15 @@ def _tiles_around(roi: Any, tiles: list[Window]) -> list[Window]:
     return [min(tiles, key=lambda t: ((t[0] + t[2]) / 2 - cx) ** 2 + ((t[1] + t[3]) / 2 - cy) ** 2)]
 
 
-def _distinct_windows(windows: list[Window]) -> list[Window]:
-    """Drop a window overlapping an earlier one by IoU > 0.7 (about the same place and zoom)."""
+def _distinct_windows(windows: list[Window], low_zoom: float | None = None) -> list[Window]:
+    """Drop a window overlapping an earlier one by IoU > 0.7 (about the same place and zoom),
+    and, where both are wider than ``low_zoom`` px (they magnify little), one sharing at
+    least ``LOW_ZOOM_SHARED`` of the smaller one's area with it (the same hands at about the
+    same scale)."""
     kept: list[Window] = []
     for w in windows:
-        if all(_distinct(w, k) for k in kept):
+        if all(_distinct(w, k) and not (low_zoom is not None and min(w[2] - w[0], k[2] - k[0]) > low_zoom
+                                         and box_iou(w, k)[1] >= LOW_ZOOM_SHARED) for k in kept):
             kept.append(w)
     return kept
 
