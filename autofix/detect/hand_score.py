@@ -84,6 +84,8 @@ THUMB_SIDE = 0.6
 #: (a palm seen from the wrist's end with the wrist bent: Phoebe's card hand in the group
 #: photo, thumb hidden behind the cards, 19° between them) the side of that axis means little.
 THUMB_ROW = 0.5
+
+
 def _gauss_excess(value: float, limit: float, width: float) -> float:
     """1 up to ``limit``, then ``exp(-((value - limit) / width)²)``."""
     return 1.0 if value <= limit else math.exp(-(((value - limit) / width) ** 2))
