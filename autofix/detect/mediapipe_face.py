@@ -109,9 +109,10 @@ Cost (2 shared CPU cores, best of 5, ms per image: mean over the 7 open photos /
 group photo): whole image only 4.4 / 4.6; with the mirror pass (the old default) 10.9 /
 15.1; ``confirm`` 7.0 / 13.5; ``zoom`` 8.7 / 22.8; both (this default) 11.4 / 33.4; with
 ``mesh`` (the registry's detector: the mesh for every face, for its mask) 12.6 / 38.8. The whole
-default detection (these faces + the default hand search) is 2.8× the bare pass (one
-whole-image face + hands pass) over those 8 images; the rotated search adds about 3 ms an
-image there (the probes of coffee and chelsea), within the run-to-run noise of that ratio.
+default detection (these faces + the default hand search) is 2.90-2.94× the bare pass (one
+whole-image face + hands pass) over those 8 images (``bench/bench_detect.py``'s combined
+line, three runs); the rotated search adds about 3 ms an image there (the probes of coffee
+and chelsea).
 
 Detections overlapping by IoU ≥ 0.3 (or mostly contained in a better one) are merged,
 keeping the highest score. Scores under 0.5 are dropped here unless the face mesh rescues
