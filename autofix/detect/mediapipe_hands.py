@@ -451,8 +451,7 @@ class MediaPipeHands(LiteRTDetector):
     def _convert(self, pts: np.ndarray, score: float, width: int, height: int) -> Detection | None:
         """Landmark pixels ``(21, 2)`` + presence score → :class:`Detection`."""
         lo, hi = pts.min(axis=0), pts.max(axis=0)
-        grow = self.margin * float(max(hi - lo))
-        box = clip_box((lo[0] - grow, lo[1] - grow, hi[0] + grow, hi[1] + grow), width, height)
+        box = clip_box(_grown((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), self.margin), width, height)
         if box is None:
             return None
         score = float(min(max(score, 0.0), 1.0))
@@ -503,6 +502,7 @@ def _distinct(a: Window, b: Window) -> bool:
 
 
 def _grown(box: Any, fraction: float) -> tuple[float, float, float, float]:
+    """``box`` grown on every side by ``fraction`` of its longer side."""
     grow = fraction * max(box[2] - box[0], box[3] - box[1])
     return box[0] - grow, box[1] - grow, box[2] + grow, box[3] + grow
 
