@@ -154,8 +154,9 @@ def test_card_hand_found_in_resized_and_recompressed_copies(group, copy):
     image and in the face windows) is found through the pose search of people whose face
     BlazeFace missed, on the photo scaled down and up and re-saved as a JPEG at quality 70,
     with no false hand. Measured limits: a mirrored copy and a copy cropped by 30/40 px
-    miss it (the pose detector's place for her shifts), and a greyscale copy loses five of
-    the seven hands (the palm detector needs colour), as the previous search did."""
+    miss it (the pose detector does not find her there, even at a floor of 0.2), and a
+    greyscale copy loses five of the seven hands (the palm detector needs colour), as the
+    previous search did."""
     import cv2
     from PIL import Image
 
