@@ -129,10 +129,10 @@ ZOOM_WRIST_VISIBILITY = 0.5
 #: ... and only when raised to the chest or face: at most this fraction of the torso below the shoulders.
 RAISED = 0.3
 #: In a group photo, a visible wrist whose hand region gives the landmark model no hand gets
-#: one palm pass in a square window of this many shoulder widths centred on that region (a hand at ~90 px of
-#: the palm detector's 192² input): hands holding things, which the landmark model misses on
-#: a region placed from the coarse pose points (insightface_t1: Phoebe's card hand, found at
-#: 0.7-1.1 shoulder widths, not at 0.6 or 1.2 and over).
+#: one palm pass in a square window of this many shoulder widths centred on that region (a
+#: hand at ~90 px of the palm detector's 192² input): hands holding things, which the landmark
+#: model misses on a region placed from the coarse pose points (insightface_t1: Phoebe's card
+#: hand, found at 0.7-1.1 shoulder widths, not at 0.6 or 1.2 and over).
 WRIST_WINDOW = 1.0
 #: Of two fits of one hand (overlapping detections), one whose landmarks score at least this
 #: plausibility (:func:`~autofix.detect.hand_score.hand_plausibility`) is kept over one under it.
